@@ -1,0 +1,169 @@
+"""``Commerce``: the facade a developer embeds.
+
+    commerce = await Commerce.open("sqlite+aiosqlite:///shop.db")
+    await commerce.catalog.save_product(...)
+    await commerce.close()
+
+or ``async with Commerce.open(...) as commerce:``. Several instances may live
+in one process; nothing is global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Generator, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from omnicore.catalog import CatalogService
+from omnicore.channels import ChannelService
+from omnicore.config import Config, load_config
+from omnicore.locations import LocationService
+from omnicore.outbox import Dispatcher, OutboxService
+from omnicore.plugins import PluginHost
+from omnicore.stock import StockService
+from omnicore.store.database import Database
+from omnicore.store.migrate import ensure_schema
+from omnicore.store.uow import UnitOfWork
+
+__all__ = ["Commerce"]
+
+log = logging.getLogger("omnicore")
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Commerce:
+    """One retailer's commerce core on one database, with its plugins."""
+
+    def __init__(
+        self, config: Config, db: Database, plugins: PluginHost, clock: Clock
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.plugins = plugins
+        self.clock = clock
+        self._dispatcher = Dispatcher(self, config.outbox)
+        self.uow = UnitOfWork(db, clock, plugins.consumers, self._dispatcher.wake.set)
+        self.catalog = CatalogService(self.uow)
+        self.channels = ChannelService(self.uow)
+        self.locations = LocationService(self.uow)
+        self.stock = StockService(self.uow)
+        self.outbox = OutboxService(self, self._dispatcher)
+        self._stop = asyncio.Event()
+        self._background: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        config: Config | Mapping[str, Any] | None = None,
+        plugins: Iterable[object] = (),
+        load_entry_points: bool = True,
+        auto_migrate: bool | None = None,
+        dispatch: bool | None = None,
+        clock: Clock | None = None,
+    ) -> _Opening:
+        """Open a Commerce: ``await Commerce.open(...)`` or ``async with Commerce.open(...)``.
+
+        :param url: database URL; default ``OMNICORE_DATABASE_URL``, then
+            ``[database] url`` of omnicore.toml, then the SQLite file ``./omnicore.db``.
+        :param config: a ``Config`` or a mapping shaped like omnicore.toml.
+        :param plugins: plugin objects to register besides the entry points.
+        :param load_entry_points: also load installed plugins (group ``omnicore``).
+        :param auto_migrate: migrate an older schema instead of refusing (default:
+            yes for SQLite, no for PostgreSQL).
+        :param dispatch: deliver outbox events from a background task of this
+            instance (default: ``[outbox] in_process``).
+        :param clock: a function returning the current aware datetime (tests).
+        """
+        return _Opening(cls._open(url, config=config, plugins=plugins,
+                                  load_entry_points=load_entry_points, auto_migrate=auto_migrate,
+                                  dispatch=dispatch, clock=clock))
+
+    @classmethod
+    async def _open(
+        cls, url: str | None, *, config: Config | Mapping[str, Any] | None,
+        plugins: Iterable[object], load_entry_points: bool, auto_migrate: bool | None,
+        dispatch: bool | None, clock: Clock | None,
+    ) -> Commerce:
+        settings = load_config(config)
+        host = PluginHost(settings.plugins, plugins, load_entry_points=load_entry_points)
+        host.configure(settings.plugins.sections)
+        db = Database(url or settings.database.url, pool_size=settings.database.pool_size)
+        try:
+            migrate = auto_migrate
+            if migrate is None:
+                migrate = settings.database.auto_migrate
+            if migrate is None:
+                migrate = db.is_sqlite
+            await ensure_schema(db, auto_migrate=migrate)
+            commerce = cls(settings, db, host, clock or utc_now)
+            await host.startup(commerce)
+        except BaseException:
+            await db.dispose()
+            raise
+        if settings.outbox.in_process if dispatch is None else dispatch:
+            commerce.start_dispatcher()
+        return commerce
+
+    def start_dispatcher(self) -> None:
+        """Deliver outbox events from a background task until ``close``."""
+        if self._background is None:
+            self._stop.clear()
+            self._background = asyncio.create_task(
+                self._dispatcher.run_forever(self._stop), name="omnicore-outbox"
+            )
+
+    async def run_worker(self, stop: asyncio.Event) -> None:
+        """Deliver outbox events in this task until ``stop`` is set (``omnicore worker``)."""
+        await self._dispatcher.run_forever(stop)
+
+    async def close(self) -> None:
+        """Stop the dispatcher, call plugins' ``shutdown``, release the database."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._background is not None:
+            await self._background
+            self._background = None
+        for failure in await self.plugins.shutdown(self):
+            log.warning("%s", failure)
+        await self.db.dispose()
+
+    async def __aenter__(self) -> Commerce:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class _Opening:
+    """Lets ``Commerce.open`` be awaited or used with ``async with``."""
+
+    def __init__(self, coro: Any) -> None:
+        self._coro = coro
+        self._commerce: Commerce | None = None
+
+    def __await__(self) -> Generator[Any, None, Commerce]:
+        return self._coro.__await__()  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> Commerce:
+        self._commerce = await self._coro
+        return self._commerce
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._commerce is not None:
+            await self._commerce.close()

@@ -1,0 +1,150 @@
+"""Typed errors of the omnicore API.
+
+Every error carries a stable machine ``code``, a human ``message`` and, where one
+input is to blame, the offending ``field`` (a dotted path such as
+``"variants[0].sku"`` or ``"plugins.stripe.secret_key"``). The GraphQL gateway
+turns them into ``userErrors { field code message }``; nothing else about them
+(no stack trace, no secret) reaches a client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "OmnicoreError",
+    "OutOfStock",
+    "PaymentDeclined",
+    "PluginError",
+    "Problem",
+    "SchemaMismatch",
+]
+
+
+class Problem:
+    """One thing wrong with an input: where (``field``) and what (``message``)."""
+
+    __slots__ = ("field", "message")
+
+    def __init__(self, field: str | None, message: str) -> None:
+        self.field = field
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Problem(field={self.field!r}, message={self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Problem) and (self.field, self.message) == (
+            other.field,
+            other.message,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.field, self.message))
+
+
+class OmnicoreError(Exception):
+    """Base class: ``code`` is stable and documented, ``message`` is for humans."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+    def as_dict(self) -> dict[str, Any]:
+        """The error as the gateway shows it: ``{"code", "field", "message"}``."""
+        return {"code": self.code, "field": self.field, "message": self.message}
+
+
+class InvalidInput(OmnicoreError):
+    """An input is malformed or breaks a rule; ``problems`` lists every one found."""
+
+    code = "invalid_input"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        problems: list[Problem] | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.problems = problems or [Problem(field, message)]
+
+
+class NotFound(OmnicoreError):
+    """The named object does not exist (or is not visible to the caller)."""
+
+    code = "not_found"
+
+
+class Conflict(OmnicoreError):
+    """The change clashes with the current state: a duplicate key, a stale version."""
+
+    code = "conflict"
+
+
+class Forbidden(OmnicoreError):
+    """The caller may not do this."""
+
+    code = "forbidden"
+
+
+class OutOfStock(OmnicoreError):
+    """Not enough sellable units; ``available`` says how many there are."""
+
+    code = "out_of_stock"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = "quantity",
+        sku: str | None = None,
+        requested: int = 0,
+        available: int = 0,
+        by_location: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.sku = sku
+        self.requested = requested
+        self.available = available
+        self.by_location = dict(by_location or {})
+
+
+class PaymentDeclined(OmnicoreError):
+    """The payment provider refused; ``decline_code`` is the provider's reason."""
+
+    code = "payment_declined"
+
+    def __init__(
+        self, message: str, *, field: str | None = "payments", decline_code: str | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.decline_code = decline_code
+
+
+class PluginError(OmnicoreError):
+    """A plugin failed or is misconfigured; ``plugin`` names it."""
+
+    code = "plugin_error"
+
+    def __init__(self, message: str, *, plugin: str, field: str | None = None) -> None:
+        super().__init__(f"plugin {plugin!r}: {message}", field=field)
+        self.plugin = plugin
+
+
+class SchemaMismatch(OmnicoreError):
+    """The database schema is not the one this version of omnicore expects."""
+
+    code = "schema_mismatch"
