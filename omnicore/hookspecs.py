@@ -101,6 +101,8 @@ def register_commands(cli: click.Group) -> None:
 def register_routes(commerce: Commerce) -> Sequence[Any] | None:
     """Contribute starlette routes to the gateway (webhooks, health of a vendor).
 
+    Synchronous: called once when the gateway app is built.
+
     Routes under ``/webhooks/<plugin>`` receive the raw body and headers; verify
     the vendor's signature before trusting anything.
 

@@ -190,8 +190,15 @@ class PluginHost:
             except Exception as exc:
                 raise PluginError(f"register_commands failed: {exc}", plugin=impl.plugin_name) from exc
 
-    async def routes(self, commerce: Commerce) -> list[Any]:
-        return [r for _, routes in await self.collect("register_routes", commerce=commerce) for r in routes]
+    def routes(self, commerce: Commerce) -> list[Any]:
+        """Routes contributed by plugins (``register_routes`` is synchronous)."""
+        found: list[Any] = []
+        for impl in self._impls("register_routes"):
+            try:
+                found.extend(impl.function(**{n: commerce for n in impl.argnames}) or [])
+            except Exception as exc:
+                raise PluginError(f"register_routes failed: {exc}", plugin=impl.plugin_name) from exc
+        return found
 
     # -- outbox ----------------------------------------------------------------------------
 

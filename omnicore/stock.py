@@ -1,243 +1,624 @@
-"""Unified stock: levels per (SKU, location), built from an append-only ledger.
+"""``commerce.stock``: one inventory across warehouse, stores and e-commerce.
 
-Every change of ``on_hand`` is a movement (receipt, sale, adjustment, count,
-transfer, return) with its ``source`` and an optional ``external_id`` unique
-per source, so a replayed sync changes nothing the second time.
+Invariants (DESIGN.md §4): ``on_hand`` is the sum of an append-only ledger;
+``available = on_hand - safety_stock - Σ active holds``; at every instant, for
+every level, ``Σ active holds ≤ on_hand - safety_stock`` — under any number of
+concurrent processes, on SQLite and PostgreSQL. Channels see their locations
+minus a per-channel buffer; nothing a channel sees changes what is on hand.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-import attrs
-from sqlalchemy import insert, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 
-from omnicore import validators
-from omnicore.catalog import existing_skus
-from omnicore.errors import InvalidInput, NotFound, Problem
+from omnicore import stock_holds as holds
+from omnicore.channels import Channel, get_channel
+from omnicore.errors import Conflict, InvalidInput, NotFound, OutOfStock
+from omnicore.geo import GeoPoint
 from omnicore.serialization import structure
-from omnicore.store.tables import locations, stock_levels, stock_movements
+from omnicore.stock_figures import StockChanges, channel_share, emit_stock_events, level_figures
+from omnicore.stock_ledger import (
+    add_movement,
+    check_sku_and_location,
+    is_replay,
+    new_id,
+    revoke_excess,
+    set_levels,
+    take_units,
+)
+from omnicore.stock_locator import nearby
+from omnicore.stock_models import (
+    BulkResult,
+    ChannelAvailability,
+    Hold,
+    HoldKind,
+    HoldPart,
+    LevelInput,
+    LocationAvailability,
+    Movement,
+    MovementKind,
+    NearbyLocation,
+    StockLevel,
+    Transfer,
+)
+from omnicore.store.tables import stock_levels, stock_movements, stock_thresholds, stock_transfers
 from omnicore.upsert import upsert
 
 if TYPE_CHECKING:
     from omnicore.store.uow import Tx, UnitOfWork
 
-__all__ = ["LevelInput", "Movement", "MovementKind", "StockLevel", "StockService"]
+__all__ = [
+    "BulkResult",
+    "ChannelAvailability",
+    "Hold",
+    "HoldKind",
+    "HoldPart",
+    "LevelInput",
+    "LocationAvailability",
+    "Movement",
+    "MovementKind",
+    "NearbyLocation",
+    "StockLevel",
+    "StockService",
+    "Transfer",
+]
 
-CHUNK = 500
-
-
-class MovementKind(enum.StrEnum):
-    RECEIPT = "receipt"
-    SALE = "sale"
-    ADJUSTMENT = "adjustment"
-    COUNT = "count"
-    TRANSFER_OUT = "transfer_out"
-    TRANSFER_IN = "transfer_in"
-    RETURN = "return"
-
-
-@attrs.frozen
-class StockLevel:
-    sku: str
-    location: str
-    on_hand: int
-    safety_stock: int
+CONTENTION_RETRIES = 8
+DEFAULT_LOW_THRESHOLD = 5
 
 
-@attrs.frozen
-class Movement:
-    """One line of the ledger: ``delta`` units at ``location``, and why."""
-
-    id: int
-    sku: str
-    location: str
-    delta: int
-    kind: MovementKind
-    source: str
-    external_id: str | None
-    note: str | None
-    created_at: dt.datetime
-
-
-@attrs.frozen
-class LevelInput:
-    """A target level for bulk loads: set ``on_hand`` (a count) and optionally safety stock."""
-
-    sku: str = attrs.field(validator=validators.sku)
-    location: str = attrs.field(validator=validators.code)
-    on_hand: int = attrs.field(validator=validators.non_negative)
-    safety_stock: int | None = attrs.field(
-        default=None, validator=attrs.validators.optional(validators.non_negative)
-    )
-
-
-@attrs.frozen
-class BulkResult:
-    levels: int
-    movements: int
-
-
-class StockService:
-    """``commerce.stock``: receive, count and load stock; read levels and the ledger."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
-
-    async def receive(
-        self, sku: str, location: str, quantity: int, *, source: str,
-        external_id: str | None = None, note: str | None = None,
-    ) -> StockLevel:
-        """Goods arrive at ``location``: ``on_hand`` grows by ``quantity`` (> 0)."""
-        _positive(quantity, "quantity")
-        async with self._uow() as tx:
-            return await record(tx, sku, location, quantity, MovementKind.RECEIPT,
-                                source=source, external_id=external_id, note=note)
-
-    async def set_levels(self, levels: Iterable[LevelInput | Mapping[str, Any]], *,
-                         source: str = "bulk") -> BulkResult:
-        """Set many levels in one transaction (a physical count of each); all or nothing."""
-        parsed = [lv if isinstance(lv, LevelInput) else structure(dict(lv), LevelInput, field=f"[{i}]")
-                  for i, lv in enumerate(levels)]
-        async with self._uow() as tx:
-            return await set_levels(tx, parsed, source=source)
-
-    async def level(self, sku: str, location: str) -> StockLevel:
-        async with self._uow.read() as tx:
-            row = (await tx.conn.execute(select(stock_levels).where(
-                stock_levels.c.sku == sku, stock_levels.c.location_code == location))).first()
-        if row is None:
-            return StockLevel(sku, location, 0, 0)
-        return StockLevel(sku, location, row.on_hand, row.safety_stock)
-
-    async def ledger(self, sku: str, location: str, *, limit: int = 1000) -> list[Movement]:
-        """The movements of one level, oldest first."""
-        async with self._uow.read() as tx:
-            rows = (await tx.conn.execute(
-                select(stock_movements)
-                .where(stock_movements.c.sku == sku, stock_movements.c.location_code == location)
-                .order_by(stock_movements.c.id).limit(limit))).all()
-        return [Movement(r.id, r.sku, r.location_code, r.delta, MovementKind(r.kind), r.source,
-                         r.external_id, r.note, r.created_at) for r in rows]
-
-
-def _positive(value: object, field: str) -> None:
+def _quantity(value: object, field: str = "quantity") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{value!r} is not an integer", field=field)
     if value <= 0:
         raise InvalidInput("must be greater than 0", field=field)
+    return value
 
 
-async def _check_exists(tx: Tx, sku: str, location: str) -> None:
-    if not await existing_skus(tx, [sku]):
-        raise NotFound(f"no variant {sku!r}", field="sku")
-    found = (await tx.conn.execute(select(locations.c.code).where(locations.c.code == location))).first()
-    if found is None:
-        raise NotFound(f"no location {location!r}", field="location")
+def _source(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("must name who made the change (channel, plugin, staff)", field="source")
+    return value
 
 
-async def _replayed(tx: Tx, source: str, external_id: str | None) -> bool:
-    if external_id is None:
-        return False
-    row = (await tx.conn.execute(select(stock_movements.c.id).where(
-        stock_movements.c.source == source, stock_movements.c.external_id == external_id))).first()
-    return row is not None
+class StockService:
+    """Receive, count, move, hold and read stock."""
+
+    def __init__(self, uow: UnitOfWork, *, low_threshold: int = DEFAULT_LOW_THRESHOLD) -> None:
+        self._uow = uow
+        self._low = low_threshold
+
+    @asynccontextmanager
+    async def _change(self, reason: str) -> AsyncIterator[tuple[Tx, StockChanges]]:
+        async with self._uow() as tx:
+            changes = StockChanges(reason)
+            yield tx, changes
+            await emit_stock_events(tx, changes, low_default=self._low)
+
+    # -- the ledger --------------------------------------------------------------------------
+
+    async def receive(
+        self,
+        sku: str,
+        location: str,
+        quantity: int,
+        *,
+        source: str,
+        external_id: str | None = None,
+        note: str | None = None,
+    ) -> StockLevel:
+        """Goods arrive at ``location``: ``on_hand`` grows by ``quantity``."""
+        return await self._move(
+            sku,
+            location,
+            _quantity(quantity),
+            MovementKind.RECEIPT,
+            source=source,
+            external_id=external_id,
+            note=note,
+        )
+
+    async def adjust(
+        self,
+        sku: str,
+        location: str,
+        delta: int,
+        *,
+        source: str,
+        external_id: str | None = None,
+        note: str | None = None,
+    ) -> StockLevel:
+        """Correct ``on_hand`` by ``delta`` (damaged, found …); holds beyond it are revoked."""
+        if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+            raise InvalidInput("must be a non-zero integer", field="delta")
+        return await self._move(
+            sku,
+            location,
+            delta,
+            MovementKind.ADJUSTMENT,
+            source=source,
+            external_id=external_id,
+            note=note,
+        )
+
+    async def count(
+        self,
+        sku: str,
+        location: str,
+        quantity: int,
+        *,
+        source: str,
+        external_id: str | None = None,
+        note: str | None = None,
+    ) -> StockLevel:
+        """A physical count: ``on_hand`` becomes ``quantity`` (a movement of the difference)."""
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            raise InvalidInput("must be an integer ≥ 0", field="quantity")
+        _source(source)
+        async with self._change("count") as (tx, changes):
+            await check_sku_and_location(tx, sku, location)
+            if not await is_replay(tx, source, external_id):
+                current = await _level(tx, sku, location)
+                if quantity != current.on_hand:
+                    await add_movement(
+                        tx,
+                        sku,
+                        location,
+                        quantity - current.on_hand,
+                        MovementKind.COUNT,
+                        source=source,
+                        external_id=external_id,
+                        note=note,
+                    )
+                    changes.add(sku, location, quantity - current.on_hand)
+                    await revoke_excess(tx, sku, location, changes)
+            return await _level(tx, sku, location)
+
+    async def _move(
+        self,
+        sku: str,
+        location: str,
+        delta: int,
+        kind: MovementKind,
+        *,
+        source: str,
+        external_id: str | None,
+        note: str | None,
+    ) -> StockLevel:
+        _source(source)
+        async with self._change(kind.value) as (tx, changes):
+            await check_sku_and_location(tx, sku, location)
+            if not await is_replay(tx, source, external_id):
+                await add_movement(
+                    tx,
+                    sku,
+                    location,
+                    delta,
+                    kind,
+                    source=source,
+                    external_id=external_id,
+                    note=note,
+                )
+                changes.add(sku, location, delta)
+                if delta < 0:
+                    await revoke_excess(tx, sku, location, changes)
+            return await _level(tx, sku, location)
+
+    async def set_safety_stock(self, sku: str, location: str, quantity: int) -> StockLevel:
+        """Units kept back from every channel at this level; holds beyond it are revoked."""
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            raise InvalidInput("must be an integer ≥ 0", field="quantity")
+        async with self._change("safety_stock") as (tx, changes):
+            await check_sku_and_location(tx, sku, location)
+            current = await _level(tx, sku, location)
+            await upsert(
+                tx.conn,
+                stock_levels,
+                [
+                    {
+                        "sku": sku,
+                        "location_code": location,
+                        "on_hand": current.on_hand,
+                        "safety_stock": quantity,
+                        "updated_at": tx.now,
+                    }
+                ],
+                ["sku", "location_code"],
+                update=["safety_stock", "updated_at"],
+            )
+            changes.add(sku, location, current.safety_stock - quantity)
+            await revoke_excess(tx, sku, location, changes)
+            return await _level(tx, sku, location)
+
+    async def set_low_threshold(self, sku: str, threshold: int) -> None:
+        """A channel total at or below ``threshold`` emits ``stock.low`` for this SKU."""
+        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+            raise InvalidInput("must be an integer ≥ 0", field="threshold")
+        async with self._uow() as tx:
+            await upsert(tx.conn, stock_thresholds, [{"sku": sku, "low": threshold}], ["sku"])
+
+    async def set_levels(
+        self, levels: Iterable[LevelInput | Mapping[str, Any]], *, source: str = "bulk"
+    ) -> BulkResult:
+        """Set many levels at once (a count of each), in one transaction: all or nothing."""
+        parsed = [
+            lv if isinstance(lv, LevelInput) else structure(dict(lv), LevelInput, field=f"[{i}]")
+            for i, lv in enumerate(levels)
+        ]
+        async with self._change("count") as (tx, changes):
+            return await set_levels(tx, parsed, source=_source(source), changes=changes)
+
+    async def sell(
+        self,
+        sku: str,
+        location: str,
+        quantity: int,
+        *,
+        source: str,
+        external_id: str | None = None,
+        note: str | None = None,
+    ) -> StockLevel:
+        """Units leave without a prior hold (a till sale): only free units can be sold."""
+        _quantity(quantity)
+        _source(source)
+        async with self._change("sale") as (tx, changes):
+            await check_sku_and_location(tx, sku, location)
+            if not await is_replay(tx, source, external_id):
+                if not await take_units(tx, sku, location, quantity, changes=changes):
+                    level = await _level(tx, sku, location)
+                    raise OutOfStock(
+                        f"only {level.available} of {sku} free at {location}",
+                        sku=sku,
+                        requested=quantity,
+                        available=level.available,
+                    )
+                await tx.conn.execute(
+                    stock_movements.insert().values(
+                        sku=sku,
+                        location_code=location,
+                        delta=-quantity,
+                        kind=MovementKind.SALE.value,
+                        source=source,
+                        external_id=external_id,
+                        note=note,
+                        created_at=tx.now,
+                    )
+                )
+            return await _level(tx, sku, location)
+
+    async def transfer(
+        self,
+        sku: str,
+        from_location: str,
+        to_location: str,
+        quantity: int,
+        *,
+        source: str,
+        note: str | None = None,
+    ) -> Transfer:
+        """Send free units to another location; they are in transit until ``receive_transfer``."""
+        _quantity(quantity)
+        _source(source)
+        if from_location == to_location:
+            raise InvalidInput("must differ from from_location", field="to_location")
+        async with self._change("transfer") as (tx, changes):
+            await check_sku_and_location(tx, sku, from_location, location_field="from_location")
+            await check_sku_and_location(tx, sku, to_location, location_field="to_location")
+            if not await take_units(tx, sku, from_location, quantity, changes=changes):
+                level = await _level(tx, sku, from_location)
+                raise OutOfStock(
+                    f"only {level.available} of {sku} free at {from_location}",
+                    sku=sku,
+                    requested=quantity,
+                    available=level.available,
+                )
+            transfer = Transfer(
+                new_id("trf"), sku, from_location, to_location, quantity, "in_transit", tx.now
+            )
+            await tx.conn.execute(
+                stock_movements.insert().values(
+                    sku=sku,
+                    location_code=from_location,
+                    delta=-quantity,
+                    kind=MovementKind.TRANSFER_OUT.value,
+                    source=source,
+                    external_id=f"{transfer.id}:out",
+                    note=note,
+                    created_at=tx.now,
+                )
+            )
+            await tx.conn.execute(
+                stock_transfers.insert().values(
+                    id=transfer.id,
+                    sku=sku,
+                    from_location=from_location,
+                    to_location=to_location,
+                    quantity=quantity,
+                    status="in_transit",
+                    source=source,
+                    created_at=tx.now,
+                )
+            )
+            tx.emit(
+                "stock.transfer_sent",
+                {
+                    "transfer_id": transfer.id,
+                    "sku": sku,
+                    "from": from_location,
+                    "to": to_location,
+                    "quantity": quantity,
+                },
+            )
+            return transfer
+
+    async def receive_transfer(self, transfer_id: str, *, source: str) -> Transfer:
+        """The transfer arrives: its units join ``on_hand`` at the destination."""
+        _source(source)
+        async with self._change("transfer") as (tx, changes):
+            row = (
+                await tx.conn.execute(
+                    select(stock_transfers)
+                    .where(stock_transfers.c.id == transfer_id)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"no transfer {transfer_id!r}", field="transfer_id")
+            if row.status != "in_transit":
+                raise Conflict("the transfer was already received", field="transfer_id")
+            await tx.conn.execute(
+                update(stock_transfers)
+                .where(stock_transfers.c.id == transfer_id)
+                .values(status="received", received_at=tx.now)
+            )
+            await add_movement(
+                tx,
+                row.sku,
+                row.to_location,
+                row.quantity,
+                MovementKind.TRANSFER_IN,
+                source=source,
+                external_id=f"{transfer_id}:in",
+            )
+            changes.add(row.sku, row.to_location, row.quantity)
+            return Transfer(
+                row.id,
+                row.sku,
+                row.from_location,
+                row.to_location,
+                row.quantity,
+                "received",
+                row.created_at,
+                tx.now,
+            )
+
+    async def in_transit(self, sku: str) -> list[Transfer]:
+        async with self._uow.read() as tx:
+            rows = (
+                await tx.conn.execute(
+                    select(stock_transfers).where(
+                        stock_transfers.c.sku == sku, stock_transfers.c.status == "in_transit"
+                    )
+                )
+            ).all()
+        return [
+            Transfer(
+                r.id, r.sku, r.from_location, r.to_location, r.quantity, r.status, r.created_at
+            )
+            for r in rows
+        ]
+
+    # -- holds -------------------------------------------------------------------------------
+
+    async def hold(
+        self,
+        sku: str,
+        quantity: int,
+        *,
+        channel: str,
+        location: str | None = None,
+        ttl: dt.timedelta | None = None,
+        reference: str | None = None,
+    ) -> Hold:
+        """Reserve ``quantity`` units for ``channel``, all or nothing.
+
+        Without ``location`` the channel's locations are tried by priority, splitting
+        across them when needed. Raises ``OutOfStock`` carrying what is available.
+        """
+        _quantity(quantity)
+        for _ in range(CONTENTION_RETRIES):
+            try:
+                async with self._change("hold") as (tx, changes):
+                    chosen = await get_channel(tx, channel)
+                    expires_at = tx.now + _ttl(chosen, ttl)
+                    plan = await holds.plan_hold(tx, chosen, sku, quantity, location)
+                    await holds.reserve(tx, sku, plan, changes)
+                    return await holds.insert_hold(
+                        tx, chosen, sku, plan, expires_at=expires_at, reference=reference
+                    )
+            except holds.Contention:
+                continue
+        raise OutOfStock(
+            f"{sku} is selling too fast to hold {quantity}: try again", sku=sku, requested=quantity
+        )
+
+    async def release(self, hold_id: str) -> Hold:
+        """Give held units back to every channel."""
+        async with self._change("release") as (tx, changes):
+            return await holds.release(tx, hold_id, changes)
+
+    async def extend(self, hold_id: str, ttl: dt.timedelta) -> Hold:
+        """Push a cart hold's expiry to now + ``ttl`` (at most the channel's maximum)."""
+        async with self._uow() as tx:
+            hold, _ = await holds.load_hold(tx, hold_id)
+            channel = await get_channel(tx, hold.channel)
+            return await holds.extend(tx, hold_id, _ttl(channel, ttl), channel)
+
+    async def allocate(self, hold_id: str, *, reference: str | None = None) -> Hold:
+        """Turn a cart hold into an order allocation that does not expire."""
+        async with self._uow() as tx:
+            return await holds.allocate(tx, hold_id, reference)
+
+    async def consume(self, hold_id: str, *, source: str, external_id: str | None = None) -> Hold:
+        """Goods leave (shipped, collected): the hold's units leave ``on_hand`` too."""
+        _source(source)
+        async with self._change("sale") as (tx, changes):
+            hold, rows = await holds.load_hold(tx, hold_id, lock=True)
+            if holds.is_expired(hold, tx.now):
+                raise Conflict("the hold has expired: take a new one", field="hold_id")
+            await holds.drop_rows(tx, rows, changes, was_active=False)
+            for row in rows:
+                await add_movement(
+                    tx,
+                    row.sku,
+                    row.location_code,
+                    -row.quantity,
+                    MovementKind.SALE,
+                    source=source,
+                    note=hold.reference,
+                    external_id=f"{external_id}:{row.id}" if external_id else None,
+                )
+                changes.touch(row.sku, row.location_code)
+            tx.emit(
+                "stock.consumed",
+                {
+                    "hold_id": hold_id,
+                    "sku": hold.sku,
+                    "quantity": hold.quantity,
+                    "reference": hold.reference,
+                },
+            )
+            return hold
+
+    async def get_hold(self, hold_id: str) -> Hold:
+        async with self._uow.read() as tx:
+            hold, _ = await holds.load_hold(tx, hold_id)
+            return hold
+
+    async def sweep(self, *, limit: int = 1000) -> int:
+        """Delete expired holds (up to ``limit`` levels) and emit their events; returns units."""
+        async with self._change("expiry") as (tx, changes):
+            return await holds.sweep(tx, limit, changes)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def level(self, sku: str, location: str) -> StockLevel:
+        async with self._uow.read() as tx:
+            return await _level(tx, sku, location)
+
+    async def availability(self, sku: str, *, channel: str) -> ChannelAvailability:
+        """What ``channel`` may sell of ``sku``, per location and in total."""
+        return (await self.availability_many([sku], channel=channel))[sku]
+
+    async def availability_many(
+        self, skus: Sequence[str], *, channel: str
+    ) -> dict[str, ChannelAvailability]:
+        """The bulk form of ``availability``: one query for many SKUs."""
+        async with self._uow.read() as tx:
+            chosen = await get_channel(tx, channel)
+            links = chosen.ordered_locations()
+            figures = await level_figures(tx, list(skus), [link.location for link in links])
+        result = {}
+        for sku in skus:
+            per_location = [
+                LocationAvailability(
+                    link.location,
+                    channel_share(figures.get((sku, link.location)), link.buffer),
+                    figures[(sku, link.location)].on_hand if (sku, link.location) in figures else 0,
+                )
+                for link in links
+            ]
+            result[sku] = ChannelAvailability(
+                sku, chosen.code, sum(p.available for p in per_location), per_location
+            )
+        return result
+
+    async def nearby(
+        self,
+        skus: Sequence[str],
+        *,
+        near: GeoPoint | Mapping[str, float],
+        channel: str,
+        radius_km: float = 25,
+        limit: int = 10,
+        require_all: bool = False,
+    ) -> list[NearbyLocation]:
+        """Store locator: the channel's locations within ``radius_km`` that have the SKUs.
+
+        Locations serving every SKU come first, then by distance; each answer says
+        whether the location is open now, when it next opens and if pickup is possible
+        today (it has the ``pickup`` capability, every SKU, and is or will be open today).
+        """
+        point = (
+            near if isinstance(near, GeoPoint) else structure(dict(near), GeoPoint, field="near")
+        )
+        if not 0 < radius_km <= 500:
+            raise InvalidInput("must be between 0 and 500", field="radius_km")
+        if not 1 <= limit <= 100:
+            raise InvalidInput("must be between 1 and 100", field="limit")
+        if not skus:
+            raise InvalidInput("give at least one SKU", field="skus")
+        async with self._uow.read() as tx:
+            chosen = await get_channel(tx, channel)
+            return await nearby(
+                tx,
+                chosen,
+                list(skus),
+                point,
+                radius_km=radius_km,
+                limit=limit,
+                require_all=require_all,
+            )
+
+    async def ledger(self, sku: str, location: str, *, limit: int = 1000) -> list[Movement]:
+        """The movements of one level, oldest first."""
+        async with self._uow.read() as tx:
+            rows = (
+                await tx.conn.execute(
+                    select(stock_movements)
+                    .where(
+                        stock_movements.c.sku == sku, stock_movements.c.location_code == location
+                    )
+                    .order_by(stock_movements.c.id)
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            Movement(
+                r.id,
+                r.sku,
+                r.location_code,
+                r.delta,
+                MovementKind(r.kind),
+                r.source,
+                r.external_id,
+                r.note,
+                r.created_at,
+            )
+            for r in rows
+        ]
 
 
-async def apply_deltas(tx: Tx, deltas: Mapping[tuple[str, str], int]) -> None:
-    """Add ``delta`` to ``on_hand`` of each (sku, location), creating missing levels."""
-    if not deltas:
-        return
-    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(stock_levels)
-    statement = statement.on_conflict_do_update(
-        index_elements=["sku", "location_code"],
-        set_={"on_hand": stock_levels.c.on_hand + statement.excluded.on_hand,
-              "updated_at": statement.excluded.updated_at},
-    )
-    await tx.conn.execute(statement, [
-        {"sku": sku, "location_code": location, "on_hand": delta, "safety_stock": 0,
-         "updated_at": tx.now}
-        for (sku, location), delta in sorted(deltas.items())
-    ])
+def _ttl(channel: Channel, ttl: dt.timedelta | None) -> dt.timedelta:
+    if ttl is None:
+        return channel.hold_ttl
+    if not isinstance(ttl, dt.timedelta) or ttl.total_seconds() <= 0:
+        raise InvalidInput("must be a positive duration", field="ttl")
+    if ttl.total_seconds() > channel.max_hold_ttl_seconds:
+        raise InvalidInput(
+            f"above the channel's maximum of {channel.max_hold_ttl_seconds} s", field="ttl"
+        )
+    return ttl
 
 
-async def record(
-    tx: Tx, sku: str, location: str, delta: int, kind: MovementKind, *, source: str,
-    external_id: str | None = None, note: str | None = None,
-) -> StockLevel:
-    """Append one movement and apply it to the level (idempotent by external id)."""
-    await _check_exists(tx, sku, location)
-    replayed = await _replayed(tx, source, external_id)
-    if not replayed:
-        await tx.conn.execute(insert(stock_movements).values(
-            sku=sku, location_code=location, delta=delta, kind=kind.value, source=source,
-            external_id=external_id, note=note, created_at=tx.now))
-        await apply_deltas(tx, {(sku, location): delta})
-    row = (await tx.conn.execute(select(stock_levels).where(
-        stock_levels.c.sku == sku, stock_levels.c.location_code == location))).one()
-    level = StockLevel(sku, location, row.on_hand, row.safety_stock)
-    if not replayed:
-        tx.emit("stock.changed",
-                {"sku": sku, "location": location, "on_hand": level.on_hand})
-    return level
-
-
-async def existing_locations(tx: Tx, codes: Sequence[str]) -> set[str]:
-    result = await tx.conn.execute(select(locations.c.code).where(locations.c.code.in_(list(codes))))
-    return set(result.scalars())
-
-
-async def set_levels(tx: Tx, levels: Sequence[LevelInput], *, source: str) -> BulkResult:
-    """Bulk counts: validate every row, then one movement per changed level."""
-    skus = await existing_skus(tx, list({lv.sku for lv in levels}))
-    codes = await existing_locations(tx, list({lv.location for lv in levels}))
-    problems = []
-    for index, lv in enumerate(levels):
-        if lv.sku not in skus:
-            problems.append(Problem(f"[{index}].sku", f"no variant {lv.sku!r}"))
-        if lv.location not in codes:
-            problems.append(Problem(f"[{index}].location", f"no location {lv.location!r}"))
-    if problems:
-        raise InvalidInput("; ".join(f"{p.field}: {p.message}" for p in problems[:20]),
-                           field=problems[0].field, problems=problems)
-    wanted: dict[tuple[str, str], LevelInput] = {(lv.sku, lv.location): lv for lv in levels}
-    current: dict[tuple[str, str], tuple[int, int]] = {}
-    keys = sorted(wanted)
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
-        rows = await tx.conn.execute(select(
-            stock_levels.c.sku, stock_levels.c.location_code, stock_levels.c.on_hand,
-            stock_levels.c.safety_stock,
-        ).where(tuple_(stock_levels.c.sku, stock_levels.c.location_code).in_(chunk)))
-        for row in rows:
-            current[(row.sku, row.location_code)] = (row.on_hand, row.safety_stock)
-    movements = []
-    level_rows = []
-    for key in keys:
-        target = wanted[key]
-        on_hand, safety = current.get(key, (0, 0))
-        delta = target.on_hand - on_hand
-        if delta:
-            movements.append({
-                "sku": key[0], "location_code": key[1], "delta": delta,
-                "kind": MovementKind.COUNT.value, "source": source, "external_id": None,
-                "note": None, "created_at": tx.now})
-        level_rows.append({
-            "sku": key[0], "location_code": key[1], "on_hand": target.on_hand,
-            "safety_stock": safety if target.safety_stock is None else target.safety_stock,
-            "updated_at": tx.now})
-    if movements:
-        await tx.conn.execute(insert(stock_movements), movements)
-    for start in range(0, len(level_rows), CHUNK * 4):
-        await upsert(tx.conn, stock_levels, level_rows[start : start + CHUNK * 4],
-                     ["sku", "location_code"])
-    for start in range(0, len(level_rows), CHUNK * 4):
-        tx.emit("stock.changed", {"levels": [
-            {"sku": r["sku"], "location": r["location_code"], "on_hand": r["on_hand"]}
-            for r in level_rows[start : start + CHUNK * 4]]})
-    return BulkResult(levels=len(level_rows), movements=len(movements))
+async def _level(tx: Tx, sku: str, location: str) -> StockLevel:
+    figures = await level_figures(tx, [sku], [location])
+    f = figures.get((sku, location))
+    if f is None:
+        return StockLevel(sku, location, 0, 0, 0)
+    return StockLevel(sku, location, f.on_hand, f.safety_stock, f.reserved)

@@ -112,8 +112,51 @@ stock_levels = Table(
     Column("location_code", String(64), ForeignKey("locations.code"), primary_key=True),
     Column("on_hand", Integer, nullable=False, default=0),
     Column("safety_stock", Integer, nullable=False, default=0),
+    # Σ quantity of the hold rows of this level (active, or expired and not yet swept).
+    Column("reserved", Integer, nullable=False, default=0, server_default="0"),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_stock_levels_location_sku", "location_code", "sku"),
+)
+
+stock_holds = Table(
+    "stock_holds",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("location_code", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("channel_code", String(64), nullable=False),
+    # "cart" holds expire; "allocation" (an order's) has no expiry.
+    Column("kind", String(12), nullable=False),
+    Column("reference", String(200), nullable=True),
+    Column("group_id", String(40), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_stock_holds_level_expiry", "sku", "location_code", "expires_at"),
+    Index("ix_stock_holds_expiry", "expires_at"),
+    Index("ix_stock_holds_group", "group_id"),
+)
+
+stock_transfers = Table(
+    "stock_transfers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("from_location", String(64), nullable=False),
+    Column("to_location", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=True),
+    Index("ix_stock_transfers_sku_status", "sku", "status"),
+)
+
+stock_thresholds = Table(
+    "stock_thresholds",
+    metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("low", Integer, nullable=False),
 )
 
 stock_movements = Table(

@@ -1,0 +1,121 @@
+"""The starlette application: ``/graphql``, health probes and plugin routes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from graphql import GraphQLError
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from omnicore.errors import NotFound, OmnicoreError
+from omnicore.gateway.context import RequestContext
+from omnicore.gateway.graphiql import GRAPHIQL_HTML
+from omnicore.gateway.schema import storefront_schema
+
+if TYPE_CHECKING:
+    from omnicore.commerce import Commerce
+
+__all__ = ["CHANNEL_HEADER", "MAX_BODY_BYTES", "create_app"]
+
+log = logging.getLogger("omnicore.gateway")
+
+CHANNEL_HEADER = "x-omnicore-channel-token"
+MAX_BODY_BYTES = 1_000_000
+
+
+def _bad_request(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message}]}, status_code=status)
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    """A GraphQL error as clients see it: typed errors keep code and field, others are hidden."""
+    original = error.original_error
+    formatted: dict[str, Any] = {"message": error.message}
+    if error.path:
+        formatted["path"] = error.path
+    if isinstance(original, OmnicoreError):
+        formatted["message"] = original.message
+        formatted["extensions"] = {"code": original.code, "field": original.field}
+    elif original is not None:
+        log.error("resolver failed", exc_info=original)
+        formatted["message"] = "internal error"
+        formatted["extensions"] = {"code": "internal"}
+    return formatted
+
+
+async def _read_json(request: Request) -> dict[str, Any] | JSONResponse:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        return _bad_request(f"request body larger than {MAX_BODY_BYTES} bytes", 413)
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return _bad_request(f"request body larger than {MAX_BODY_BYTES} bytes", 413)
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return _bad_request("malformed JSON body")
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return _bad_request('expected a JSON object with a "query" string')
+    variables = payload.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        return _bad_request('"variables" must be a JSON object')
+    return payload
+
+
+def create_app(commerce: Commerce, *, graphiql: bool = True) -> Starlette:
+    """The gateway as an ASGI app over an open ``Commerce`` (the caller closes it)."""
+
+    async def graphql_endpoint(request: Request) -> Response:
+        if request.method == "GET":
+            if graphiql and "text/html" in request.headers.get("accept", ""):
+                return HTMLResponse(GRAPHIQL_HTML)
+            return _bad_request("send GraphQL queries with POST", 405)
+        token = request.headers.get(CHANNEL_HEADER)
+        if not token:
+            return _bad_request(f"missing {CHANNEL_HEADER} header (a channel's public token)", 401)
+        try:
+            channel = await commerce.channels.by_token(token)
+        except NotFound:
+            return _bad_request("unknown channel token", 401)
+        payload = await _read_json(request)
+        if isinstance(payload, JSONResponse):
+            return payload
+        result = await storefront_schema.execute_async(
+            payload["query"],
+            variable_values=payload.get("variables"),
+            operation_name=payload.get("operationName"),
+            context_value=RequestContext(commerce=commerce, channel=channel),
+        )
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [format_error(e) for e in result.errors]
+            if result.data is None:
+                return JSONResponse(body, status_code=400)
+        return JSONResponse(body)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        try:
+            async with commerce.db.read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return PlainTextResponse("database unavailable", status_code=503)
+        return PlainTextResponse("ready")
+
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        *commerce.plugins.routes(commerce),
+    ]
+    app = Starlette(routes=routes)
+    app.state.commerce = commerce
+    return app

@@ -1,0 +1,94 @@
+"""Storefront catalog: ``products``, ``product`` with variants and channel prices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import graphene
+
+from omnicore.catalog import Product
+from omnicore.gateway.context import RequestContext
+
+
+class MoneyType(graphene.ObjectType):
+    class Meta:
+        name = "Money"
+
+    amount = graphene.String(required=True, description="Decimal amount as a string")
+    currency = graphene.String(required=True, description="ISO 4217 code")
+
+
+class VariantType(graphene.ObjectType):
+    class Meta:
+        name = "Variant"
+
+    sku = graphene.String(required=True)
+    title = graphene.String(required=True)
+    barcode = graphene.String()
+    price = graphene.Field(MoneyType, description="The price for the caller's channel")
+
+    @staticmethod
+    async def resolve_price(parent: Any, info: graphene.ResolveInfo) -> Any:
+        context: RequestContext = info.context
+        prices = await context.commerce.catalog.prices_for(
+            [parent.sku], currency=context.channel.currency, channel=context.channel.code
+        )
+        price = prices.get(parent.sku)
+        return price.amount.to_json() if price else None
+
+
+class ProductType(graphene.ObjectType):
+    class Meta:
+        name = "Product"
+
+    id = graphene.ID(required=True)
+    handle = graphene.String(required=True)
+    title = graphene.String(required=True)
+    description = graphene.String(required=True)
+    images = graphene.List(graphene.NonNull(graphene.String), required=True)
+    variants = graphene.List(graphene.NonNull(VariantType), required=True)
+
+
+class ProductConnection(graphene.ObjectType):
+    nodes = graphene.List(graphene.NonNull(ProductType), required=True)
+    end_cursor = graphene.String()
+    has_next_page = graphene.Boolean(required=True)
+
+
+class CatalogQuery(graphene.ObjectType):
+    products = graphene.Field(
+        ProductConnection,
+        required=True,
+        query=graphene.String(),
+        first=graphene.Int(default_value=20),
+        after=graphene.String(),
+        description="Products ordered by handle, cursor-paginated",
+    )
+    product = graphene.Field(
+        ProductType,
+        sku=graphene.String(),
+        handle=graphene.String(),
+        description="One product by handle or by one of its SKUs",
+    )
+
+    @staticmethod
+    async def resolve_products(
+        _: Any,
+        info: graphene.ResolveInfo,
+        first: int,
+        query: str | None = None,
+        after: str | None = None,
+    ) -> dict[str, Any]:
+        page = await info.context.commerce.catalog.products(query=query, first=first, after=after)
+        return {
+            "nodes": page.items,
+            "end_cursor": page.end_cursor,
+            "has_next_page": page.has_next_page,
+        }
+
+    @staticmethod
+    async def resolve_product(
+        _: Any, info: graphene.ResolveInfo, sku: str | None = None, handle: str | None = None
+    ) -> Product:
+        product: Product = await info.context.commerce.catalog.product(handle=handle, sku=sku)
+        return product

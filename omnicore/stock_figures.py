@@ -1,0 +1,197 @@
+"""Availability arithmetic in SQL, and the stock events that report it.
+
+``reserved`` on a level counts every hold row, expired or not; the *active*
+reservation subtracts the holds whose ``expires_at`` has passed, so an expired
+hold stops counting the instant it expires, before any sweeper runs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from sqlalchemy import ColumnElement, and_, func, select
+
+from omnicore.store.tables import (
+    channel_locations,
+    locations,
+    stock_holds,
+    stock_levels,
+    stock_thresholds,
+)
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from omnicore.store.uow import Tx
+
+CHUNK = 500
+
+
+def active_reserved(now: dt.datetime) -> ColumnElement[int]:
+    """SQL: the level's reservation by holds that have not expired at ``now``."""
+    expired = (
+        select(func.coalesce(func.sum(stock_holds.c.quantity), 0))
+        .where(
+            stock_holds.c.sku == stock_levels.c.sku,
+            stock_holds.c.location_code == stock_levels.c.location_code,
+            stock_holds.c.expires_at <= now,
+        )
+        .scalar_subquery()
+    )
+    return stock_levels.c.reserved - expired
+
+
+@attrs.frozen
+class Figures:
+    on_hand: int
+    safety_stock: int
+    reserved: int
+
+    @property
+    def free(self) -> int:
+        """Units nobody holds, before any channel buffer (may be negative after shrinkage)."""
+        return self.on_hand - self.safety_stock - self.reserved
+
+
+async def level_figures(
+    tx: Tx, skus: Sequence[str], location_codes: Sequence[str] | None = None
+) -> dict[tuple[str, str], Figures]:
+    """Current figures of the levels of ``skus`` (at ``location_codes`` if given)."""
+    found: dict[tuple[str, str], Figures] = {}
+    reserved = active_reserved(tx.now).label("active_reserved")
+    for start in range(0, len(skus), CHUNK):
+        query = select(
+            stock_levels.c.sku,
+            stock_levels.c.location_code,
+            stock_levels.c.on_hand,
+            stock_levels.c.safety_stock,
+            reserved,
+        ).where(stock_levels.c.sku.in_(list(skus[start : start + CHUNK])))
+        if location_codes is not None:
+            query = query.where(stock_levels.c.location_code.in_(list(location_codes)))
+        for row in await tx.conn.execute(query):
+            found[(row.sku, row.location_code)] = Figures(
+                row.on_hand, row.safety_stock, int(row.active_reserved)
+            )
+    return found
+
+
+def channel_share(figures: Figures | None, buffer: int) -> int:
+    """What a channel sees of a level: free units minus its buffer, never below zero."""
+    if figures is None:
+        return 0
+    return max(0, figures.free - buffer)
+
+
+@attrs.define
+class StockChanges:
+    """Collects, within one transaction, how much each level's free units moved."""
+
+    reason: str
+    deltas: dict[tuple[str, str], int] = attrs.field(factory=lambda: defaultdict(int))
+
+    def add(self, sku: str, location: str, free_delta: int) -> None:
+        self.deltas[(sku, location)] += free_delta
+
+    def touch(self, sku: str, location: str) -> None:
+        self.deltas[(sku, location)] += 0
+
+
+async def _channels_of(tx: Tx, location_codes: Iterable[str]) -> dict[str, dict[str, int]]:
+    """channel → {location: buffer} for every channel selling from any of the locations."""
+    wanted = list(set(location_codes))
+    touched = select(channel_locations.c.channel_code).where(
+        channel_locations.c.location_code.in_(wanted)
+    )
+    rows = await tx.conn.execute(
+        select(
+            channel_locations.c.channel_code,
+            channel_locations.c.location_code,
+            channel_locations.c.buffer,
+        )
+        .join(locations, locations.c.code == channel_locations.c.location_code)
+        .where(channel_locations.c.channel_code.in_(touched), locations.c.active.is_(True))
+    )
+    result: dict[str, dict[str, int]] = defaultdict(dict)
+    for channel, location, buffer in rows:
+        result[channel][location] = buffer
+    return result
+
+
+async def emit_stock_events(tx: Tx, changes: StockChanges, *, low_default: int) -> None:
+    """Emit ``stock.changed`` per SKU, and ``stock.low`` / ``stock.out`` /
+    ``stock.back_in_stock`` per channel whose total crossed a threshold."""
+    if not changes.deltas:
+        return
+    skus = sorted({sku for sku, _ in changes.deltas})
+    touched_locations = {loc for _, loc in changes.deltas}
+    channels = await _channels_of(tx, touched_locations)
+    all_locations = {loc for links in channels.values() for loc in links} | touched_locations
+    figures = await level_figures(tx, skus, sorted(all_locations))
+    thresholds = dict(
+        (await tx.conn.execute(select(stock_thresholds).where(stock_thresholds.c.sku.in_(skus))))
+        .tuples()
+        .all()
+    )
+    for sku in skus:
+        here = sorted(loc for s, loc in changes.deltas if s == sku)
+        per_channel = []
+        for channel, links in sorted(channels.items()):
+            if not any(loc in links for loc in here):
+                continue
+            now_total = sum(
+                channel_share(figures.get((sku, loc)), buf) for loc, buf in links.items()
+            )
+            before_total = 0
+            for loc, buf in links.items():
+                current = figures.get((sku, loc))
+                delta = changes.deltas.get((sku, loc), 0)
+                if current is None:
+                    continue
+                before = attrs.evolve(current, reserved=current.reserved + delta)
+                before_total += channel_share(before, buf)
+            per_channel.append(
+                {"channel": channel, "available": now_total, "previous": before_total}
+            )
+        tx.emit(
+            "stock.changed",
+            {
+                "sku": sku,
+                "reason": changes.reason,
+                "locations": [_location_payload(loc, figures.get((sku, loc))) for loc in here],
+                "channels": per_channel,
+            },
+        )
+        for entry in per_channel:
+            _threshold_events(
+                tx, sku, entry["channel"], entry["previous"], entry["available"],
+                thresholds.get(sku, low_default),
+            )
+
+
+def _location_payload(location: str, figures: Figures | None) -> dict[str, Any]:
+    f = figures or Figures(0, 0, 0)
+    return {
+        "location": location,
+        "on_hand": f.on_hand,
+        "safety_stock": f.safety_stock,
+        "reserved": f.reserved,
+        "available": max(0, f.free),
+    }
+
+
+def _threshold_events(tx: Tx, sku: str, channel: str, before: int, now: int, low: int) -> None:
+    payload = {"sku": sku, "channel": channel, "available": now, "previous": before}
+    if before > 0 and now == 0:
+        tx.emit("stock.out", payload)
+    elif before == 0 and now > 0:
+        tx.emit("stock.back_in_stock", payload)
+    if now > 0 and before > low >= now:
+        tx.emit("stock.low", {**payload, "threshold": low})
+
+
+def level_key(sku: str, location: str) -> ColumnElement[bool]:
+    return and_(stock_levels.c.sku == sku, stock_levels.c.location_code == location)

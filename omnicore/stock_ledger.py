@@ -1,0 +1,335 @@
+"""The append-only ledger: movements, on-hand updates, bulk counts, revocation.
+
+``on_hand`` of a level is always the sum of its movements. A movement with an
+``external_id`` already recorded for its ``source`` is a replay and changes
+nothing. When a count or a negative adjustment leaves fewer units than are held,
+holds are revoked — cart holds first, newest first — until
+``Σ active holds ≤ on_hand - safety_stock`` again; each revocation is an event.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from omnicore.catalog import existing_skus
+from omnicore.errors import InvalidInput, NotFound, Problem
+from omnicore.stock_figures import StockChanges, active_reserved, level_key
+from omnicore.stock_models import BulkResult, LevelInput, MovementKind
+from omnicore.store.tables import locations, stock_holds, stock_levels, stock_movements
+from omnicore.upsert import upsert
+
+if TYPE_CHECKING:
+    from omnicore.store.uow import Tx
+
+CHUNK = 500
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+async def check_sku_and_location(
+    tx: Tx, sku: str, location: str, *, location_field: str = "location"
+) -> None:
+    if not await existing_skus(tx, [sku]):
+        raise NotFound(f"no variant {sku!r}", field="sku")
+    found = (
+        await tx.conn.execute(select(locations.c.code).where(locations.c.code == location))
+    ).first()
+    if found is None:
+        raise NotFound(f"no location {location!r}", field=location_field)
+
+
+async def is_replay(tx: Tx, source: str, external_id: str | None) -> bool:
+    if external_id is None:
+        return False
+    row = (
+        await tx.conn.execute(
+            select(stock_movements.c.id).where(
+                stock_movements.c.source == source, stock_movements.c.external_id == external_id
+            )
+        )
+    ).first()
+    return row is not None
+
+
+async def add_movement(
+    tx: Tx,
+    sku: str,
+    location: str,
+    delta: int,
+    kind: MovementKind,
+    *,
+    source: str,
+    external_id: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Append a movement and add ``delta`` to ``on_hand`` (creating the level if needed)."""
+    await tx.conn.execute(
+        insert(stock_movements).values(
+            sku=sku,
+            location_code=location,
+            delta=delta,
+            kind=kind.value,
+            source=source,
+            external_id=external_id,
+            note=note,
+            created_at=tx.now,
+        )
+    )
+    await apply_deltas(tx, {(sku, location): delta})
+
+
+async def apply_deltas(tx: Tx, deltas: Mapping[tuple[str, str], int]) -> None:
+    """Add ``delta`` to ``on_hand`` of each (sku, location), creating missing levels."""
+    if not deltas:
+        return
+    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(stock_levels)
+    statement = statement.on_conflict_do_update(
+        index_elements=["sku", "location_code"],
+        set_={
+            "on_hand": stock_levels.c.on_hand + statement.excluded.on_hand,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    await tx.conn.execute(
+        statement,
+        [
+            {
+                "sku": sku,
+                "location_code": location,
+                "on_hand": delta,
+                "safety_stock": 0,
+                "reserved": 0,
+                "updated_at": tx.now,
+            }
+            for (sku, location), delta in sorted(deltas.items())
+        ],
+    )
+
+
+async def take_units(
+    tx: Tx,
+    sku: str,
+    location: str,
+    quantity: int,
+    *,
+    buffer: int = 0,
+    changes: StockChanges,
+    field: str = "quantity",
+) -> bool:
+    """Remove ``quantity`` free units from ``on_hand`` only if that many are free.
+
+    Returns False when they are not (the caller raises ``OutOfStock``).
+    """
+    for attempt in range(2):
+        result = await tx.conn.execute(
+            update(stock_levels)
+            .where(
+                level_key(sku, location),
+                stock_levels.c.on_hand - stock_levels.c.safety_stock - stock_levels.c.reserved
+                >= quantity + buffer,
+            )
+            .values(on_hand=stock_levels.c.on_hand - quantity, updated_at=tx.now)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            changes.add(sku, location, -quantity)
+            return True
+        if attempt == 0 and not await reclaim_expired(tx, sku, location, changes):
+            return False
+    return False
+
+
+async def reclaim_expired(tx: Tx, sku: str, location: str, changes: StockChanges) -> int:
+    """Delete the level's expired holds and release their reservation; returns units freed."""
+    rows = (
+        await tx.conn.execute(
+            delete(stock_holds)
+            .where(
+                stock_holds.c.sku == sku,
+                stock_holds.c.location_code == location,
+                stock_holds.c.expires_at <= tx.now,
+            )
+            .returning(
+                stock_holds.c.id,
+                stock_holds.c.group_id,
+                stock_holds.c.quantity,
+                stock_holds.c.reference,
+                stock_holds.c.channel_code,
+            )
+        )
+    ).all()
+    total = sum(r.quantity for r in rows)
+    if total:
+        await tx.conn.execute(
+            update(stock_levels)
+            .where(level_key(sku, location))
+            .values(reserved=stock_levels.c.reserved - total)
+        )
+        changes.touch(sku, location)
+        for row in rows:
+            tx.emit(
+                "stock.hold_expired",
+                {
+                    "hold_id": row.group_id,
+                    "sku": sku,
+                    "location": location,
+                    "quantity": row.quantity,
+                    "channel": row.channel_code,
+                    "reference": row.reference,
+                },
+            )
+    return total
+
+
+async def revoke_excess(tx: Tx, sku: str, location: str, changes: StockChanges) -> None:
+    """Restore ``Σ active holds ≤ max(0, on_hand - safety_stock)`` by revoking holds."""
+    await reclaim_expired(tx, sku, location, changes)
+    level = (
+        await tx.conn.execute(
+            select(stock_levels.c.on_hand, stock_levels.c.safety_stock, stock_levels.c.reserved)
+            .where(level_key(sku, location))
+            .with_for_update()
+        )
+    ).first()
+    if level is None:
+        return
+    excess = level.reserved - max(0, level.on_hand - level.safety_stock)
+    if excess <= 0:
+        return
+    holds = (
+        await tx.conn.execute(
+            select(stock_holds)
+            .where(stock_holds.c.sku == sku, stock_holds.c.location_code == location)
+            .order_by(stock_holds.c.kind.desc(), stock_holds.c.created_at.desc(), stock_holds.c.id)
+        )
+    ).all()  # "cart" sorts after "allocation": desc puts cart holds first
+    for hold in holds:
+        if excess <= 0:
+            break
+        cut = min(excess, hold.quantity)
+        if cut == hold.quantity:
+            await tx.conn.execute(delete(stock_holds).where(stock_holds.c.id == hold.id))
+        else:
+            await tx.conn.execute(
+                update(stock_holds)
+                .where(stock_holds.c.id == hold.id)
+                .values(quantity=hold.quantity - cut)
+            )
+        await tx.conn.execute(
+            update(stock_levels)
+            .where(level_key(sku, location))
+            .values(reserved=stock_levels.c.reserved - cut)
+        )
+        changes.add(sku, location, cut)
+        excess -= cut
+        tx.emit(
+            "stock.hold_revoked",
+            {
+                "hold_id": hold.group_id,
+                "kind": hold.kind,
+                "sku": sku,
+                "location": location,
+                "revoked": cut,
+                "remaining": hold.quantity - cut,
+                "channel": hold.channel_code,
+                "reference": hold.reference,
+            },
+        )
+
+
+async def existing_locations(tx: Tx, codes: Sequence[str]) -> set[str]:
+    result = await tx.conn.execute(
+        select(locations.c.code).where(locations.c.code.in_(list(codes)))
+    )
+    return set(result.scalars())
+
+
+async def set_levels(
+    tx: Tx, levels: Sequence[LevelInput], *, source: str, changes: StockChanges
+) -> BulkResult:
+    """Bulk counts: validate every row, then one movement per changed level."""
+    skus = await existing_skus(tx, list({lv.sku for lv in levels}))
+    codes = await existing_locations(tx, list({lv.location for lv in levels}))
+    problems = []
+    for index, lv in enumerate(levels):
+        if lv.sku not in skus:
+            problems.append(Problem(f"[{index}].sku", f"no variant {lv.sku!r}"))
+        if lv.location not in codes:
+            problems.append(Problem(f"[{index}].location", f"no location {lv.location!r}"))
+    if problems:
+        raise InvalidInput(
+            "; ".join(f"{p.field}: {p.message}" for p in problems[:20]),
+            field=problems[0].field,
+            problems=problems,
+        )
+    wanted = {(lv.sku, lv.location): lv for lv in levels}
+    keys = sorted(wanted)
+    current: dict[tuple[str, str], tuple[int, int, int]] = {}
+    for start in range(0, len(keys), CHUNK):
+        rows = await tx.conn.execute(
+            select(
+                stock_levels.c.sku,
+                stock_levels.c.location_code,
+                stock_levels.c.on_hand,
+                stock_levels.c.safety_stock,
+                active_reserved(tx.now).label("held"),
+            ).where(
+                tuple_(stock_levels.c.sku, stock_levels.c.location_code).in_(
+                    keys[start : start + CHUNK]
+                )
+            )
+        )
+        for row in rows:
+            current[(row.sku, row.location_code)] = (row.on_hand, row.safety_stock, int(row.held))
+    movements, level_rows, over_held = [], [], []
+    for sku, location in keys:
+        target = wanted[(sku, location)]
+        on_hand, safety, held = current.get((sku, location), (0, 0, 0))
+        new_safety = safety if target.safety_stock is None else target.safety_stock
+        if target.on_hand != on_hand:
+            movements.append(
+                {
+                    "sku": sku,
+                    "location_code": location,
+                    "delta": target.on_hand - on_hand,
+                    "kind": MovementKind.COUNT.value,
+                    "source": source,
+                    "external_id": None,
+                    "note": None,
+                    "created_at": tx.now,
+                }
+            )
+        if (target.on_hand, new_safety) != (on_hand, safety):
+            changes.add(sku, location, (target.on_hand - new_safety) - (on_hand - safety))
+        if held > max(0, target.on_hand - new_safety):
+            over_held.append((sku, location))
+        level_rows.append(
+            {
+                "sku": sku,
+                "location_code": location,
+                "on_hand": target.on_hand,
+                "safety_stock": new_safety,
+                "updated_at": tx.now,
+            }
+        )
+    if movements:
+        for start in range(0, len(movements), CHUNK * 4):
+            await tx.conn.execute(insert(stock_movements), movements[start : start + CHUNK * 4])
+    for start in range(0, len(level_rows), CHUNK * 4):
+        await upsert(
+            tx.conn,
+            stock_levels,
+            level_rows[start : start + CHUNK * 4],
+            ["sku", "location_code"],
+            update=["on_hand", "safety_stock", "updated_at"],
+        )
+    for sku, location in over_held:
+        await revoke_excess(tx, sku, location, changes)
+    return BulkResult(levels=len(level_rows), movements=len(movements))
