@@ -161,7 +161,7 @@ class PluginHost:
     def configure(self, sections: Mapping[str, Mapping[str, Any]]) -> None:
         """Build each plugin's settings from its section; missing or bad keys raise."""
         for impl in self._impls("register_settings"):
-            cls = impl.function()
+            cls: Any = impl.function()
             if cls is None:
                 continue
             name = impl.plugin_name
@@ -195,7 +195,8 @@ class PluginHost:
         found: list[Any] = []
         for impl in self._impls("register_routes"):
             try:
-                found.extend(impl.function(**{n: commerce for n in impl.argnames}) or [])
+                contributed: Any = impl.function(**{n: commerce for n in impl.argnames})
+                found.extend(contributed or [])
             except Exception as exc:
                 raise PluginError(f"register_routes failed: {exc}", plugin=impl.plugin_name) from exc
         return found

@@ -13,7 +13,8 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from cattrs import ClassValidationError, IterableValidationError
+from cattrs import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.cols import is_mutable_sequence, list_structure_factory
 from cattrs.preconf.json import make_converter
 
 from omnicore.errors import InvalidInput, OmnicoreError, Problem
@@ -73,6 +74,35 @@ def _structure_time(value: object, _: type) -> dt.time:
         raise InvalidInput(f"{value!r} is not a time (HH:MM)") from None
 
 
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+def _structure_bool(value: object, _: type) -> bool:
+    # cattrs would take bool("false") == True; environment variables are strings.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise InvalidInput(f"{value!r} is not a boolean (true or false)")
+
+
+def _list_factory(cls: Any) -> Any:
+    default = list_structure_factory(cls, _converter)
+
+    def _structure_list(value: object, type_: Any) -> Any:
+        # a string is iterable, but "ship" is not the list ["s", "h", "i", "p"]
+        if isinstance(value, str | bytes | dict):
+            raise InvalidInput(f"expected a list, not {type(value).__name__}")
+        return default(value, type_)
+
+    return _structure_list
+
+
+_converter.register_structure_hook(bool, _structure_bool)
+_converter.register_structure_hook_factory(is_mutable_sequence, _list_factory)
 _converter.register_structure_hook(Decimal, _structure_decimal)
 _converter.register_unstructure_hook(Decimal, str)
 _converter.register_structure_hook(Money, _structure_money)
@@ -97,15 +127,20 @@ def _problems(exc: BaseException, path: str) -> list[Problem]:
         with_notes, without = exc.group_exceptions()
         for inner, note in with_notes:
             if isinstance(exc, IterableValidationError):
-                part = f"[{note.index!r}]"  # type: ignore[attr-defined]
+                index = note.index  # type: ignore[attr-defined]
+                # list items are [0], mapping keys are dotted (hours.weekly.mon)
+                part = f".{index}" if isinstance(index, str) else f"[{index!r}]"
             else:
-                part = f".{note.name}"  # type: ignore[attr-defined]
+                part = f".{getattr(note, 'name', '?')}"
             found.extend(_problems(inner, _join(path, part)))
         for inner in without:
             found.extend(_problems(inner, path))
         return found
     if isinstance(exc, KeyError):
         return [Problem(path or None, "is required")]
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return [Problem(_join(path, f".{name}"), "is not a known field")
+                for name in sorted(exc.extra_fields)]
     if isinstance(exc, OmnicoreError):
         field = exc.field
         inner_problems = exc.problems if isinstance(exc, InvalidInput) else [Problem(field, str(exc))]
@@ -121,6 +156,8 @@ def _problems(exc: BaseException, path: str) -> list[Problem]:
         if "extra fields" in message:
             return [Problem(path or None, message)]
         return [Problem(path or None, message or "has the wrong type")]
+    if isinstance(exc, AttributeError):  # e.g. a scalar where a mapping is expected
+        return [Problem(path or None, "has the wrong type")]
     if isinstance(exc, BaseExceptionGroup):
         return [p for inner in exc.exceptions for p in _problems(inner, path)]
     raise exc
@@ -136,7 +173,8 @@ def structure(data: Any, cls: type[T], *, field: str = "") -> T:
                 exc.message, field=_join(field, "." + exc.field) if exc.field else field
             ) from None
         raise
-    except (ClassValidationError, IterableValidationError, TypeError, ValueError, KeyError) as exc:
+    except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError,
+            TypeError, ValueError, KeyError, AttributeError) as exc:
         problems = _problems(exc, field)
         first = problems[0] if problems else Problem(field or None, "invalid input")
         message = "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)

@@ -131,14 +131,13 @@ async def emit_stock_events(tx: Tx, changes: StockChanges, *, low_default: int) 
     channels = await _channels_of(tx, touched_locations)
     all_locations = {loc for links in channels.values() for loc in links} | touched_locations
     figures = await level_figures(tx, skus, sorted(all_locations))
-    thresholds = dict(
-        (await tx.conn.execute(select(stock_thresholds).where(stock_thresholds.c.sku.in_(skus))))
-        .tuples()
-        .all()
+    threshold_rows = await tx.conn.execute(
+        select(stock_thresholds).where(stock_thresholds.c.sku.in_(skus))
     )
+    thresholds: dict[str, int] = {row.sku: row.low for row in threshold_rows}
     for sku in skus:
         here = sorted(loc for s, loc in changes.deltas if s == sku)
-        per_channel = []
+        per_channel: list[dict[str, Any]] = []
         for channel, links in sorted(channels.items()):
             if not any(loc in links for loc in here):
                 continue
@@ -167,7 +166,11 @@ async def emit_stock_events(tx: Tx, changes: StockChanges, *, low_default: int) 
         )
         for entry in per_channel:
             _threshold_events(
-                tx, sku, entry["channel"], entry["previous"], entry["available"],
+                tx,
+                sku,
+                entry["channel"],
+                entry["previous"],
+                entry["available"],
                 thresholds.get(sku, low_default),
             )
 

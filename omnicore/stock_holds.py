@@ -144,7 +144,7 @@ async def insert_hold(
     )
 
 
-async def load_hold(tx: Tx, hold_id: str, *, lock: bool = False) -> tuple[Hold, list[Any]]:
+async def load_hold(tx: Tx, hold_id: str, *, lock: bool = False) -> tuple[Hold, Sequence[Any]]:
     query = select(stock_holds).where(stock_holds.c.group_id == hold_id).order_by(stock_holds.c.id)
     if lock:
         query = query.with_for_update()

@@ -165,7 +165,7 @@ async def reclaim_expired(tx: Tx, sku: str, location: str, changes: StockChanges
             )
         )
     ).all()
-    total = sum(r.quantity for r in rows)
+    total = int(sum(r.quantity for r in rows))
     if total:
         await tx.conn.execute(
             update(stock_levels)
