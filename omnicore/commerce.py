@@ -11,6 +11,7 @@ in one process; nothing is global.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -23,7 +24,7 @@ from omnicore.config import Config, load_config
 from omnicore.locations import LocationService
 from omnicore.outbox import Dispatcher, OutboxService
 from omnicore.plugins import PluginHost
-from omnicore.stock import StockService
+from omnicore.stock import DEFAULT_LOW_THRESHOLD, StockService
 from omnicore.store.database import Database
 from omnicore.store.migrate import ensure_schema
 from omnicore.store.uow import UnitOfWork
@@ -54,7 +55,10 @@ class Commerce:
         self.catalog = CatalogService(self.uow)
         self.channels = ChannelService(self.uow)
         self.locations = LocationService(self.uow)
-        self.stock = StockService(self.uow)
+        stock_config = config.extra.get("stock", {})
+        self.stock = StockService(
+            self.uow, low_threshold=int(stock_config.get("low_threshold", DEFAULT_LOW_THRESHOLD))
+        )
         self.outbox = OutboxService(self, self._dispatcher)
         self._stop = asyncio.Event()
         self._background: asyncio.Task[None] | None = None
@@ -116,16 +120,27 @@ class Commerce:
         return commerce
 
     def start_dispatcher(self) -> None:
-        """Deliver outbox events from a background task until ``close``."""
+        """Deliver outbox events and sweep expired holds from a background task until ``close``."""
         if self._background is None:
             self._stop.clear()
             self._background = asyncio.create_task(
-                self._dispatcher.run_forever(self._stop), name="omnicore-outbox"
+                self.run_worker(self._stop), name="omnicore-worker"
             )
 
     async def run_worker(self, stop: asyncio.Event) -> None:
-        """Deliver outbox events in this task until ``stop`` is set (``omnicore worker``)."""
-        await self._dispatcher.run_forever(stop)
+        """Deliver outbox events and sweep expired holds until ``stop`` is set (the worker)."""
+        await asyncio.gather(self._dispatcher.run_forever(stop), self._sweep_forever(stop))
+
+    async def _sweep_forever(self, stop: asyncio.Event) -> None:
+        interval = self.config.outbox.sweep_interval_seconds
+        while not stop.is_set():
+            try:
+                while await self.stock.sweep():
+                    pass
+            except Exception:  # the database went away: try again next round
+                log.exception("expired-hold sweep failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
 
     async def close(self) -> None:
         """Stop the dispatcher, call plugins' ``shutdown``, release the database."""

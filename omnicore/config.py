@@ -43,6 +43,8 @@ class OutboxConfig:
     batch_size: int = 200
     lease_seconds: float = 120.0
     poll_interval_seconds: float = 1.0
+    #: How often the worker deletes expired stock holds and emits their events.
+    sweep_interval_seconds: float = 30.0
 
 
 @attrs.frozen
