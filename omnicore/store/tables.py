@@ -200,3 +200,193 @@ outbox_deliveries = Table(
     UniqueConstraint("event_id", "consumer"),
     Index("ix_outbox_deliveries_due", "status", "consumer", "next_attempt_at"),
 )
+
+# -- customers: the single customer view ---------------------------------------------------------
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    # active | merged (see merged_into) | erased (personal data removed)
+    Column("status", String(10), nullable=False),
+    Column("merged_into", String(40), nullable=True, index=True),
+    Column("first_name", String(200), nullable=True),
+    Column("last_name", String(200), nullable=True),
+    Column("language", String(16), nullable=True),
+    Column("preferred_store", String(64), nullable=True),
+    Column("attributes", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+customer_identities = Table(
+    "customer_identities",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("customer_id", String(40), ForeignKey("customers.id"), nullable=False, index=True),
+    # email | phone | loyalty_card | external
+    Column("kind", String(16), nullable=False),
+    # "" for email/phone/loyalty_card; the system for external ids (amazon, square, …)
+    Column("source", String(64), nullable=False),
+    # normalised: lower-cased e-mail, E.164 phone, card number, external id
+    Column("value", String(320), nullable=False),
+    Column("verified", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("kind", "source", "value"),
+)
+
+customer_addresses = Table(
+    "customer_addresses",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("customer_id", String(40), ForeignKey("customers.id"), nullable=False, index=True),
+    Column("label", String(100), nullable=True),
+    Column("address", JSON, nullable=False),
+    Column("is_default", Boolean, nullable=False),
+)
+
+customer_consents = Table(
+    "customer_consents",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("customer_id", String(40), ForeignKey("customers.id"), nullable=False),
+    # email | sms | push | post
+    Column("contact_channel", String(10), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index("ix_customer_consents_customer_channel", "customer_id", "contact_channel", "id"),
+)
+
+customer_activity = Table(
+    "customer_activity",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("customer_id", String(40), ForeignKey("customers.id"), nullable=False),
+    # product_viewed | favourite_added | favourite_removed | search | store_visit | cart_event
+    Column("kind", String(20), nullable=False),
+    Column("channel_code", String(64), nullable=False),
+    Column("sku", String(64), nullable=True),
+    Column("category", String(200), nullable=True),
+    Column("location_code", String(64), nullable=True),
+    Column("data", JSON, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Index("ix_customer_activity_customer_time", "customer_id", "occurred_at"),
+)
+
+customer_favourites = Table(
+    "customer_favourites",
+    metadata,
+    Column("customer_id", String(40), ForeignKey("customers.id"), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+customer_merges = Table(
+    "customer_merges",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("survivor_id", String(40), nullable=False, index=True),
+    Column("merged_id", String(40), nullable=False, unique=True),
+    Column("actor", String(100), nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("merged_at", UTCDateTime, nullable=False),
+)
+
+# -- carts: one cart across channels ---------------------------------------------------------------
+
+carts = Table(
+    "carts",
+    metadata,
+    # unguessable: the id is the capability to read and change the cart
+    Column("id", String(64), primary_key=True),
+    Column("channel_code", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("customer_id", String(40), nullable=True, index=True),
+    # open | merged (see merged_into) | completed
+    Column("status", String(10), nullable=False),
+    Column("merged_into", String(64), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("attributes", JSON, nullable=False),
+    Column("discount_codes", JSON, nullable=False),
+    Column("handoff_code", String(16), nullable=True, unique=True),
+    Column("handoff_expires_at", UTCDateTime, nullable=True),
+    Column("handoff_consent", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("abandoned_at", UTCDateTime, nullable=True),
+    Index("ix_carts_status_updated", "status", "updated_at"),
+)
+
+cart_lines = Table(
+    "cart_lines",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("cart_id", String(64), ForeignKey("carts.id"), nullable=False, index=True),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    # ship | pickup
+    Column("fulfilment", String(10), nullable=False),
+    Column("pickup_location", String(64), nullable=True),
+    Column("hold_id", String(40), nullable=True),
+    Column("position", Integer, nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+cart_trail = Table(
+    "cart_trail",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("cart_id", String(64), ForeignKey("carts.id"), nullable=False, index=True),
+    Column("channel_code", String(64), nullable=False),
+    # created | resumed | handed_off | merged_in | completed …
+    Column("action", String(20), nullable=False),
+    Column("actor", String(100), nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# -- promotions ------------------------------------------------------------------------------------
+
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    # percent_off | fixed_off | buy_x_get_y | spend_threshold | free_shipping
+    Column("kind", String(20), nullable=False),
+    # the kind's parameters (percent, amount, x, y, threshold, skus …) as JSON
+    Column("rule", JSON, nullable=False),
+    Column("channels", JSON, nullable=True),  # None: every channel
+    Column("automatic", Boolean, nullable=False),
+    Column("starts_at", UTCDateTime, nullable=True),
+    Column("ends_at", UTCDateTime, nullable=True),
+    Column("priority", Integer, nullable=False),
+    Column("usage_limit", Integer, nullable=True),
+    Column("per_customer_limit", Integer, nullable=True),
+    Column("times_used", Integer, nullable=False, default=0),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+promotion_codes = Table(
+    "promotion_codes",
+    metadata,
+    Column("code", String(64), primary_key=True),  # upper-cased
+    Column("promotion_id", String(40), ForeignKey("promotions.id"), nullable=False, index=True),
+    Column("usage_limit", Integer, nullable=True),
+    Column("times_used", Integer, nullable=False, default=0),
+)
+
+promotion_redemptions = Table(
+    "promotion_redemptions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("promotion_id", String(40), nullable=False),
+    Column("code", String(64), nullable=True),
+    Column("customer_id", String(40), nullable=True),
+    Column("order_ref", String(100), nullable=False),
+    Column("redeemed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("promotion_id", "order_ref"),
+    Index("ix_promotion_redemptions_customer", "promotion_id", "customer_id"),
+)
