@@ -33,7 +33,7 @@ class Variant:
     """A sellable unit: one SKU, optionally a GTIN barcode."""
 
     sku: str = attrs.field(validator=validators.sku)
-    title: str = ""
+    title: str = attrs.field(default="", validator=validators.max_length(500))
     attributes: dict[str, str] = attrs.field(factory=dict)
     barcode: str | None = attrs.field(default=None, validator=validators.gtin)
 
@@ -42,21 +42,27 @@ def _unique_skus(_: object, attribute: attrs.Attribute[Any], value: list[Variant
     if not value:
         raise InvalidInput("a product needs at least one variant", field=attribute.name)
     seen: set[str] = set()
+    barcodes: set[str] = set()
     for index, variant in enumerate(value):
         if variant.sku in seen:
             raise InvalidInput(f"SKU {variant.sku!r} is listed twice", field=f"variants[{index}].sku")
         seen.add(variant.sku)
+        if variant.barcode is not None:  # else the unique index fails with an IntegrityError
+            if variant.barcode in barcodes:
+                raise InvalidInput(f"barcode {variant.barcode} is listed twice",
+                                   field=f"variants[{index}].barcode")
+            barcodes.add(variant.barcode)
 
 
 @attrs.frozen
 class Product:
     """A product and its variants; ``handle`` is its unique, URL-friendly key."""
 
-    handle: str = attrs.field(validator=validators.handle)
-    title: str = attrs.field(validator=validators.non_empty)
+    handle: str = attrs.field(validator=[validators.handle, validators.max_length(200)])
+    title: str = attrs.field(validator=[validators.non_empty, validators.max_length(500)])
     variants: list[Variant] = attrs.field(validator=_unique_skus)
     description: str = ""
-    family: str | None = None
+    family: str | None = attrs.field(default=None, validator=validators.max_length(100))
     attributes: dict[str, str] = attrs.field(factory=dict)
     images: list[str] = attrs.field(factory=list)
     id: str | None = None
@@ -171,9 +177,12 @@ class CatalogService:
         if after:
             statement = statement.where(products.c.handle > _decode_cursor(after))
         if query:
-            like = f"%{query.lower()}%"
+            # % and _ typed by a shopper are searched for literally, not as wildcards
+            escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = f"%{escaped}%"
             statement = statement.where(
-                or_(products.c.title.ilike(like), products.c.handle.ilike(like))
+                or_(products.c.title.ilike(like, escape="\\"),
+                    products.c.handle.ilike(like, escape="\\"))
             )
         async with self._uow.read() as tx:
             rows = (await tx.conn.execute(statement)).all()

@@ -17,7 +17,7 @@ import attrs
 from sqlalchemy import delete, insert, select
 
 from omnicore import validators
-from omnicore.errors import InvalidInput, NotFound
+from omnicore.errors import Conflict, InvalidInput, NotFound
 from omnicore.locations import get_location
 from omnicore.money import validate_currency
 from omnicore.serialization import structure, unstructure
@@ -77,14 +77,14 @@ class Channel:
     """A sales channel. ``public_token`` identifies it to the storefront API."""
 
     code: str = attrs.field(validator=validators.code)
-    name: str = attrs.field(validator=validators.non_empty)
+    name: str = attrs.field(validator=[validators.non_empty, validators.max_length(200)])
     kind: ChannelKind
     currency: str = attrs.field(validator=_currency)
     locations: list[ChannelLocation] = attrs.field(factory=list, validator=_unique_locations)
     hold_ttl_seconds: int = attrs.field(default=900, validator=_ttl)
     max_hold_ttl_seconds: int = attrs.field(default=86_400, validator=_max_ttl)
     #: Generated on first save when None; kept by later saves that give None.
-    public_token: str | None = None
+    public_token: str | None = attrs.field(default=None, validator=validators.token)
     active: bool = True
 
     @property
@@ -116,7 +116,13 @@ class ChannelService:
         async with self._uow() as tx:
             for index, entry in enumerate(channel.locations):
                 await get_location(tx, entry.location, field=f"locations[{index}].location")
-            if channel.public_token is None:
+            if channel.public_token is not None:
+                owner = (await tx.conn.execute(
+                    select(channels.c.code).where(channels.c.public_token == channel.public_token)
+                )).scalar()
+                if owner is not None and owner != channel.code:
+                    raise Conflict("is used by another channel", field="public_token")
+            else:
                 existing = (await tx.conn.execute(
                     select(channels.c.public_token).where(channels.c.code == channel.code)
                 )).scalar()

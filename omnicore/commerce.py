@@ -21,9 +21,12 @@ from typing import Any
 from omnicore.catalog import CatalogService
 from omnicore.channels import ChannelService
 from omnicore.config import Config, load_config
+from omnicore.customers import CustomerService
 from omnicore.locations import LocationService
 from omnicore.outbox import Dispatcher, OutboxService
 from omnicore.plugins import PluginHost
+from omnicore.pricing_service import PricingService
+from omnicore.promotions import PromotionService
 from omnicore.stock import DEFAULT_LOW_THRESHOLD, StockService
 from omnicore.store.database import Database
 from omnicore.store.migrate import ensure_schema
@@ -59,6 +62,11 @@ class Commerce:
         self.stock = StockService(
             self.uow, low_threshold=int(stock_config.get("low_threshold", DEFAULT_LOW_THRESHOLD))
         )
+        self.customers = CustomerService(
+            self.uow, default_region=config.extra.get("customers", {}).get("default_region", "FR")
+        )
+        self.promotions = PromotionService(self.uow)
+        self.pricing = PricingService(self)
         self.outbox = OutboxService(self, self._dispatcher)
         self._stop = asyncio.Event()
         self._background: asyncio.Task[None] | None = None

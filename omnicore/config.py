@@ -23,6 +23,11 @@ __all__ = ["Config", "DatabaseConfig", "OutboxConfig", "PluginsConfig", "load_co
 
 ENV_PREFIX = "OMNICORE_"
 
+#: Sections read by the domain services (``[stock] low_threshold`` …), kept in ``Config.extra``.
+DOMAIN_SECTIONS = frozenset(
+    {"stock", "customers", "carts", "promotions", "checkout", "orders", "gateway", "loyalty"}
+)
+
 
 @attrs.frozen
 class DatabaseConfig:
@@ -37,7 +42,9 @@ class OutboxConfig:
     #: Deliver events from a background task of every ``Commerce`` (set false on
     #: gateway processes when ``omnicore worker`` processes do the delivering).
     in_process: bool = True
-    max_attempts: int = 10
+    #: With the default back-off (1 s doubling, capped at an hour) 25 attempts span
+    #: about 14 hours: a vendor outage shorter than that only delays delivery.
+    max_attempts: int = 25
     base_delay_seconds: float = 1.0
     max_delay_seconds: float = 3600.0
     batch_size: int = 200
@@ -111,6 +118,13 @@ def _to_config(raw: Mapping[str, Any]) -> Config:
         "sections": plugins_raw,
     }
     known = {"database", "outbox", "plugins"}
+    for section in raw:
+        if section not in known and section not in DOMAIN_SECTIONS:
+            raise InvalidInput(
+                f"unknown configuration section [{section}] (known: "
+                f"{', '.join(sorted(known | DOMAIN_SECTIONS))})",
+                field=section,
+            )
     data = {
         "database": raw.get("database", {}),
         "outbox": raw.get("outbox", {}),

@@ -5,7 +5,9 @@ Hooks are grouped in families:
 * ``startup`` / ``shutdown`` — the plugin's lifetime inside one ``Commerce``;
 * ``register_*`` — the plugin contributes objects (settings, CLI commands, HTTP
   routes; later payment gateways, connectors, notifiers …);
-* ``on_*`` — notifications of domain events, delivered from the outbox.
+* ``on_*`` — notifications of domain events, delivered from the outbox;
+* ``calculate_*`` — the plugin computes part of a result (taxes, fees of a cart);
+* ``validate_*`` — the plugin may veto an input, returning problems.
 
 Any implementation may be ``async def``: the host awaits what it returns. A
 plugin declares only the arguments it needs (pluggy passes them by name).
@@ -22,10 +24,13 @@ if TYPE_CHECKING:
     import click
 
     from omnicore.commerce import Commerce
+    from omnicore.errors import Problem
     from omnicore.events import Event
+    from omnicore.pricing import Adjustment, PricingContext, Totals
 
 __all__ = [
     "HOOK_NAMES",
+    "calculate_adjustments",
     "hookimpl",
     "hookspec",
     "on_event",
@@ -34,6 +39,7 @@ __all__ = [
     "register_settings",
     "shutdown",
     "startup",
+    "validate_cart",
 ]
 
 PROJECT = "omnicore"
@@ -108,6 +114,51 @@ def register_routes(commerce: Commerce) -> Sequence[Any] | None:
 
     :param commerce: the instance the gateway serves.
     :return: a list of ``starlette.routing.Route`` objects.
+    """
+
+
+@hookspec
+def calculate_adjustments(
+    commerce: Commerce, context: PricingContext, totals: Totals
+) -> Sequence[Adjustment] | Awaitable[Sequence[Adjustment] | None] | None:
+    """Add adjustments to a priced cart: taxes, eco-fees, deposits, rebates.
+
+    Called by ``commerce.pricing.price`` after prices and promotions, once per
+    pricing, for every plugin that implements it (each plugin's adjustments are
+    added; the results are not "first wins"). Each ``Adjustment`` has a signed
+    ``amount`` in the cart's currency (a tax is positive, a rebate negative); the
+    host sets its ``source`` to the plugin's name, appends it to
+    ``totals.adjustments`` and adds it to ``totals.total``. Every plugin sees
+    the same ``totals`` (after promotions), not the other plugins' adjustments,
+    so the result does not depend on the order of the plugins. An amount in
+    another currency, or a total that would become negative, raises
+    ``PluginError`` naming the plugin. Keep it fast and free of side effects:
+    a cart is priced on every change.
+
+    :param commerce: the instance pricing the cart.
+    :param context: what is priced: ``channel``, ``currency``, ``lines``
+        (``PricingLine``), ``codes``, ``customer_id``, ``shipping``, ``now``.
+    :param totals: the totals so far (after promotions).
+    :return: a list of ``omnicore.pricing.Adjustment``, or None for none.
+    """
+
+
+@hookspec
+def validate_cart(
+    commerce: Commerce, cart: Any
+) -> Sequence[Problem] | Awaitable[Sequence[Problem] | None] | None:
+    """Veto a cart: return the problems that stop it from being checked out.
+
+    Called by ``omnicore.pricing.validate`` (the cart service calls it before
+    checkout) for every plugin that implements it. Return ``Problem(field,
+    message)`` objects (``field`` a path in the cart such as ``lines[0].sku``),
+    or None / an empty list when the cart is fine. The host raises one
+    ``InvalidInput`` holding every plugin's problems, each message prefixed with
+    ``plugin '<name>': ``.
+
+    :param commerce: the instance the cart belongs to.
+    :param cart: the cart (an ``omnicore.carts.Cart``).
+    :return: a list of ``omnicore.errors.Problem``, or None.
     """
 
 

@@ -54,7 +54,7 @@ class Location:
     """A place that holds stock or serves customers."""
 
     code: str = attrs.field(validator=validators.code)
-    name: str = attrs.field(validator=validators.non_empty)
+    name: str = attrs.field(validator=[validators.non_empty, validators.max_length(200)])
     kind: LocationKind
     address: Address
     geo: GeoPoint

@@ -169,6 +169,9 @@ class Dispatcher:
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; wake early when this process commits events."""
         while not stop.is_set():
+            # Clear before looking, not after: a commit that lands while run_once is
+            # querying must still wake the wait below, or it waits a whole poll interval.
+            self.wake.clear()
             try:
                 count = await self.run_once()
             except Exception:  # the database went away: wait and try again
@@ -176,7 +179,6 @@ class Dispatcher:
                 count = 0
             if count:
                 continue
-            self.wake.clear()
             waits = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
             _, pending = await asyncio.wait(
                 waits, timeout=self.config.poll_interval_seconds,

@@ -169,14 +169,25 @@ class PluginHost:
             self.settings[name] = structure(dict(section), cls, field=f"plugins.{name}")
 
     async def startup(self, commerce: Commerce) -> None:
+        """Start every plugin; if one fails, shut down those already started, then raise."""
+        started: list[str] = []
         for impl in self._impls("startup"):
             kwargs = {"commerce": commerce, "settings": self.settings.get(impl.plugin_name)}
-            await self._call_one(impl, kwargs)
+            try:
+                await self._call_one(impl, kwargs)
+            except PluginError:
+                await self.shutdown(commerce, only=started)
+                raise
+            started.append(impl.plugin_name)
 
-    async def shutdown(self, commerce: Commerce) -> list[PluginError]:
-        """Call every ``shutdown``; collect failures rather than stopping at the first."""
+    async def shutdown(
+        self, commerce: Commerce, *, only: list[str] | None = None
+    ) -> list[PluginError]:
+        """Call every ``shutdown`` (of ``only`` these plugins); collect failures."""
         failures = []
         for impl in self._impls("shutdown"):
+            if only is not None and impl.plugin_name not in only:
+                continue
             try:
                 await self._call_one(impl, {"commerce": commerce})
             except PluginError as exc:

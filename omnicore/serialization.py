@@ -103,6 +103,18 @@ def _list_factory(cls: Any) -> Any:
 
 _converter.register_structure_hook(bool, _structure_bool)
 _converter.register_structure_hook_factory(is_mutable_sequence, _list_factory)
+
+
+def _structure_int(value: object, _: type) -> int:
+    # cattrs would take int(1.7) == 1 and int(True) == 1; a quantity must be a whole number.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)  # from CSV files and environment variables
+    raise InvalidInput(f"{value!r} is not an integer")
+
+
+_converter.register_structure_hook(int, _structure_int)
 _converter.register_structure_hook(Decimal, _structure_decimal)
 _converter.register_unstructure_hook(Decimal, str)
 _converter.register_structure_hook(Money, _structure_money)
@@ -177,7 +189,10 @@ def structure(data: Any, cls: type[T], *, field: str = "") -> T:
             TypeError, ValueError, KeyError, AttributeError) as exc:
         problems = _problems(exc, field)
         first = problems[0] if problems else Problem(field or None, "invalid input")
-        message = "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
+        if len(problems) <= 1:
+            message = first.message  # str(error) adds the field in front
+        else:
+            message = "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
         raise InvalidInput(message, field=first.field, problems=problems) from None
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from omnicore import stock_holds as holds
+from omnicore.catalog import existing_skus
 from omnicore.channels import Channel, get_channel
 from omnicore.errors import Conflict, InvalidInput, NotFound, OutOfStock
 from omnicore.geo import GeoPoint
@@ -26,6 +27,7 @@ from omnicore.stock_ledger import (
     add_movement,
     check_sku_and_location,
     is_replay,
+    lock_level,
     new_id,
     revoke_excess,
     set_levels,
@@ -163,19 +165,21 @@ class StockService:
         async with self._change("count") as (tx, changes):
             await check_sku_and_location(tx, sku, location)
             if not await is_replay(tx, source, external_id):
-                current = await _level(tx, sku, location)
-                if quantity != current.on_hand:
+                # Locked: a concurrent write must not slip between reading and counting.
+                current = await lock_level(tx, sku, location, create=quantity > 0)
+                on_hand = current.on_hand if current is not None else 0
+                if quantity != on_hand:
                     await add_movement(
                         tx,
                         sku,
                         location,
-                        quantity - current.on_hand,
+                        quantity - on_hand,
                         MovementKind.COUNT,
                         source=source,
                         external_id=external_id,
                         note=note,
                     )
-                    changes.add(sku, location, quantity - current.on_hand)
+                    changes.add(sku, location, quantity - on_hand)
                     await revoke_excess(tx, sku, location, changes)
             return await _level(tx, sku, location)
 
@@ -206,6 +210,11 @@ class StockService:
                 )
                 changes.add(sku, location, delta)
                 if delta < 0:
+                    left = (await _level(tx, sku, location)).on_hand
+                    if left < 0:
+                        raise InvalidInput(
+                            f"only {left - delta} on hand: cannot remove {-delta}", field="delta"
+                        )
                     await revoke_excess(tx, sku, location, changes)
             return await _level(tx, sku, location)
 
@@ -435,6 +444,8 @@ class StockService:
             try:
                 async with self._change("hold") as (tx, changes):
                     chosen = await get_channel(tx, channel)
+                    if not await existing_skus(tx, [sku]):
+                        raise NotFound(f"no variant {sku!r}", field="sku")
                     expires_at = tx.now + _ttl(chosen, ttl)
                     plan = await holds.plan_hold(tx, chosen, sku, quantity, location)
                     await holds.reserve(tx, sku, plan, changes)

@@ -126,7 +126,10 @@ async def emit_stock_events(tx: Tx, changes: StockChanges, *, low_default: int) 
     ``stock.back_in_stock`` per channel whose total crossed a threshold."""
     if not changes.deltas:
         return
-    skus = sorted({sku for sku, _ in changes.deltas})
+    touched: dict[str, list[str]] = defaultdict(list)  # sku → its changed locations
+    for sku, loc in changes.deltas:
+        touched[sku].append(loc)
+    skus = sorted(touched)
     touched_locations = {loc for _, loc in changes.deltas}
     channels = await _channels_of(tx, touched_locations)
     all_locations = {loc for links in channels.values() for loc in links} | touched_locations
@@ -136,7 +139,7 @@ async def emit_stock_events(tx: Tx, changes: StockChanges, *, low_default: int) 
     )
     thresholds: dict[str, int] = {row.sku: row.low for row in threshold_rows}
     for sku in skus:
-        here = sorted(loc for s, loc in changes.deltas if s == sku)
+        here = sorted(touched[sku])
         per_channel: list[dict[str, Any]] = []
         for channel, links in sorted(channels.items()):
             if not any(loc in links for loc in here):

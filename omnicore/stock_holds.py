@@ -21,7 +21,7 @@ from sqlalchemy import delete, insert, select, update
 from omnicore.channels import Channel
 from omnicore.errors import Conflict, InvalidInput, NotFound, OutOfStock
 from omnicore.stock_figures import StockChanges, channel_share, level_figures, level_key
-from omnicore.stock_ledger import new_id, reclaim_expired
+from omnicore.stock_ledger import lock_level, new_id, reclaim_expired
 from omnicore.stock_models import Hold, HoldKind, HoldPart
 from omnicore.store.tables import locations, stock_holds, stock_levels
 
@@ -146,9 +146,12 @@ async def insert_hold(
 
 async def load_hold(tx: Tx, hold_id: str, *, lock: bool = False) -> tuple[Hold, Sequence[Any]]:
     query = select(stock_holds).where(stock_holds.c.group_id == hold_id).order_by(stock_holds.c.id)
-    if lock:
-        query = query.with_for_update()
     rows = (await tx.conn.execute(query)).all()
+    if rows and lock:
+        # Their levels first, then the hold rows: the lock order of every stock write.
+        for sku, location in sorted({(r.sku, r.location_code) for r in rows}):
+            await lock_level(tx, sku, location)
+        rows = (await tx.conn.execute(query.with_for_update())).all()
     if not rows:
         raise NotFound(
             f"no hold {hold_id!r} (released, consumed or swept after expiry)", field="hold_id"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -146,8 +146,39 @@ async def take_units(
     return False
 
 
+async def lock_level(tx: Tx, sku: str, location: str, *, create: bool = False) -> Any:
+    """Lock a level's row (first creating it at zero if ``create``); None if there is none.
+
+    Every stock write locks ``stock_levels`` rows, in (sku, location) order, before the
+    ``stock_holds`` rows of those levels: one lock order, so concurrent writers on
+    PostgreSQL queue instead of deadlocking.
+    """
+    query = select(stock_levels).where(level_key(sku, location)).with_for_update()
+    row = (await tx.conn.execute(query)).first()
+    if row is None and create:
+        await upsert(
+            tx.conn,
+            stock_levels,
+            [
+                {
+                    "sku": sku,
+                    "location_code": location,
+                    "on_hand": 0,
+                    "safety_stock": 0,
+                    "reserved": 0,
+                    "updated_at": tx.now,
+                }
+            ],
+            ["sku", "location_code"],
+            update=[],
+        )
+        row = (await tx.conn.execute(query)).first()
+    return row
+
+
 async def reclaim_expired(tx: Tx, sku: str, location: str, changes: StockChanges) -> int:
     """Delete the level's expired holds and release their reservation; returns units freed."""
+    await lock_level(tx, sku, location)  # the level before its holds (see lock_level)
     rows = (
         await tx.conn.execute(
             delete(stock_holds)

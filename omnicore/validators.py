@@ -14,11 +14,13 @@ __all__ = [
     "code",
     "gtin",
     "handle",
+    "max_length",
     "non_empty",
     "non_negative",
     "positive",
     "sku",
     "strict_int",
+    "token",
 ]
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
@@ -26,6 +28,7 @@ Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _HANDLE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _SKU = re.compile(r"^[^\s]{1,64}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def _fail(attribute: attrs.Attribute[Any], message: str) -> None:
@@ -35,6 +38,23 @@ def _fail(attribute: attrs.Attribute[Any], message: str) -> None:
 def non_empty(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         _fail(attribute, "must not be empty")
+
+
+def max_length(limit: int) -> Validator:
+    """Refuse strings longer than ``limit`` (the column's size: PostgreSQL would refuse
+    them with a raw error, SQLite would store them)."""
+
+    def _max_length(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, str) and len(value) > limit:
+            _fail(attribute, f"must be at most {limit} characters")
+
+    return _max_length
+
+
+def token(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """An optional opaque token: None, or 1-64 URL-safe characters."""
+    if value is not None and (not isinstance(value, str) or not _TOKEN.match(value)):
+        _fail(attribute, "must be 1-64 letters, digits, _ or -")
 
 
 def code(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnicore.events import PendingEvent
@@ -44,10 +44,19 @@ async def write_events(
         {"topic": e.topic, "payload": json.dumps(e.payload, separators=(",", ":")), "created_at": now}
         for e in events
     ]
-    result = await conn.execute(
-        insert(outbox_events).returning(outbox_events.c.id, sort_by_parameter_order=True), rows
-    )
-    ids = [row[0] for row in result]
+    if conn.dialect.name == "sqlite":
+        # SQLAlchemy cannot batch an ordered RETURNING on SQLite (one INSERT per event);
+        # the write lock (BEGIN IMMEDIATE) makes the newest len(rows) ids ours, in order.
+        await conn.execute(insert(outbox_events), rows)
+        newest = await conn.execute(
+            select(outbox_events.c.id).order_by(outbox_events.c.id.desc()).limit(len(rows))
+        )
+        ids = sorted(newest.scalars())
+    else:
+        result = await conn.execute(
+            insert(outbox_events).returning(outbox_events.c.id, sort_by_parameter_order=True), rows
+        )
+        ids = [row[0] for row in result]
     if consumers:
         await conn.execute(
             insert(outbox_deliveries),
