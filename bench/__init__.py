@@ -14,4 +14,6 @@ BENCHMARKS = {
     "import_time": "bench.import_time",
     "outbox": "bench.outbox",
     "import_stock": "bench.import_stock",
+    "stock_holds": "bench.stock_holds",
+    "stock_reads": "bench.stock_reads",
 }

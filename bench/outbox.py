@@ -104,6 +104,7 @@ async def _work(url: str, consumers: int, batch_size: int | None, ready: Any,
         if not start.wait(timeout=WORKER_TIMEOUT_S):
             return {"pid": os.getpid(), "error": "never started"}
         handled = polls = 0
+        cpu = time.process_time()
         last = time.monotonic()
         deadline = last + WORKER_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -117,7 +118,8 @@ async def _work(url: str, consumers: int, batch_size: int | None, ready: Any,
                 break
             polls += 1
             await asyncio.sleep(POLL_S)
-        return {"pid": os.getpid(), "handled": handled, "polls": polls, "last": last}
+        return {"pid": os.getpid(), "handled": handled, "polls": polls, "last": last,
+                "cpu": time.process_time() - cpu}
     finally:
         await commerce.close()
 
@@ -137,6 +139,7 @@ class Outcome:
     retried: int
     handled: int
     per_worker: list[int]
+    worker_cpu_s: float
 
     @property
     def expected(self) -> int:
@@ -217,7 +220,7 @@ def _run_setup(url: str, backend: str, workers: int, options: argparse.Namespace
     counts, retried = asyncio.run(_tally(url))
     handled = [o["handled"] for o in outcomes]
     return Outcome(backend, workers, options.events, options.consumers, preload_s, elapsed,
-                   counts, retried, sum(handled), handled)
+                   counts, retried, sum(handled), handled, sum(o["cpu"] for o in outcomes))
 
 
 # -- databases -------------------------------------------------------------------------------
@@ -288,8 +291,8 @@ def run(options: argparse.Namespace) -> Report:
     table = Table(
         f"Outbox delivery to a no-op consumer: {options.events:,} events x "
         f"{options.consumers} consumer(s), batch_size {batch_size}",
-        ["database", "worker processes", "events/s", "deliver s", "pre-load s",
-         "delivered / expected", "duplicates", "per worker", "target"],
+        ["database", "worker processes", "events/s", "deliver s", "worker CPU µs/event",
+         "pre-load s", "delivered / expected", "duplicates", "per worker", "target"],
     )
     pg_problem = None
     if any(b == "postgresql" for b, _ in _setups(options.outbox_setups)):
@@ -310,14 +313,16 @@ def run(options: argparse.Namespace) -> Report:
         target = "—"
         if backend == "postgresql" and workers == 4:
             target = f"≥ {TARGET_PG_4:,.0f}/s: {verdict(outcome.rate >= TARGET_PG_4)}"
-        table.add(outcome.backend, workers, outcome.rate, outcome.elapsed_s, outcome.preload_s,
+        table.add(outcome.backend, workers, outcome.rate, outcome.elapsed_s,
+                  outcome.worker_cpu_s / outcome.events * 1e6, outcome.preload_s,
                   check, duplicates, " + ".join(f"{n:,}" for n in outcome.per_worker), target)
     report.tables.append(table)
     report.notes.append(
         "events/s = events ÷ (time from the start signal to the last worker's last commit); "
         "workers are separate processes (spawn) that opened their Commerce before the clock "
-        "started. duplicates = deliveries with attempts > 1, plus deliveries handled beyond "
-        "events x consumers.")
+        "started. worker CPU = user + system time of the worker processes (the PostgreSQL "
+        "server's is not included) per event. duplicates = deliveries with attempts > 1, "
+        "plus deliveries handled beyond events x consumers.")
     if options.analyze:
         report.notes.append(
             "PostgreSQL: ANALYZE runs after pre-loading (part of 'pre-load s'), as autovacuum "

@@ -5,24 +5,25 @@ are made by the very functions ``commerce.stock.hold`` and ``release`` run
 (``omnicore.stock_holds``), on the cart's transaction, so a failed change leaves
 no hold behind and no event in the outbox — nothing to compensate.
 
-Lock order (PostgreSQL): the cart row first, then stock levels in (sku,
-location) order — the order of every stock write — so cart changes queue behind
-each other and behind stock writes instead of deadlocking.
+Lock order (PostgreSQL): the cart row first, then stock levels SKU by SKU,
+each hold in location order as every stock write does. Releasing all holds
+before taking new ones can rarely lock two levels of one SKU out of order; the
+database then detects the deadlock and the cart service reruns the change.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from omnicore import stock_holds as holds
-from omnicore.cart_state import HoldState, hold_states
+from omnicore.cart_state import HoldState
 from omnicore.errors import InvalidInput, NotFound, OutOfStock
 from omnicore.stock_figures import StockChanges, emit_stock_events
-from omnicore.stock_ledger import lock_level
 from omnicore.store.tables import stock_holds
 
 if TYPE_CHECKING:
@@ -69,52 +70,36 @@ class StockWork:
     async def rehold(
         self, channel: Channel, cart_id: str, needs: Sequence[Need]
     ) -> dict[str, str | None]:
-        """Replace the holds of ``needs``; returns line id → new hold id (None: not held)."""
-        tx = self.tx
+        """Replace the holds of ``needs``; returns line id → new hold id (None: not held).
+
+        SKU by SKU in order (each hold locks its levels in location order), releasing
+        before holding so a line's own units are free for its new hold.
+        """
         result: dict[str, str | None] = {}
-        old_ids = [n.old_hold_id for n in needs if n.old_hold_id]
-        old_levels: dict[str, set[str]] = {}
-        if old_ids:
-            rows = await tx.conn.execute(
-                select(stock_holds.c.sku, stock_holds.c.location_code).where(
-                    stock_holds.c.group_id.in_(sorted(set(old_ids)))
-                )
-            )
-            for sku, location in rows:
-                old_levels.setdefault(sku, set()).add(location)
         by_sku: dict[str, list[Need]] = {}
         for need in needs:
             by_sku.setdefault(need.sku, []).append(need)
         for sku in sorted(by_sku):
-            group = by_sku[sku]
-            # Every level this SKU's changes may touch, locked up front in location order.
-            touched = set(old_levels.get(sku, set()))
-            for need in group:
-                if need.quantity:
-                    touched.update(
-                        [need.location] if need.location else
-                        [link.location for link in channel.locations]
-                    )
-            for location in sorted(touched):
-                await lock_level(tx, sku, location)
+            group = sorted(by_sku[sku], key=lambda n: n.line_id)
             for need in group:
                 if need.old_hold_id:
                     await self.release(need.old_hold_id)
+            for need in group:
                 result[need.line_id] = await self._hold(channel, cart_id, need)
         return result
 
     async def release(self, hold_id: str) -> None:
         """Release a hold; one already gone (expired and swept, revoked) is fine."""
-        try:
+        with contextlib.suppress(NotFound):
             await holds.release(self.tx, hold_id, self.changes)
-        except NotFound:
-            pass
 
     async def _hold(self, channel: Channel, cart_id: str, need: Need) -> str | None:
         if not need.quantity:
             return None
         try:
-            plan = await holds.plan_hold(self.tx, channel, need.sku, need.quantity, need.location)
+            plan, _ = await holds.plan_hold(
+                self.tx, channel, need.sku, need.quantity, need.location
+            )
         except OutOfStock as exc:
             if need.strict:
                 raise OutOfStock(
@@ -161,7 +146,3 @@ def fits_channel(state: HoldState | None, quantity: int, location: str | None,
     if location is not None:
         return state.locations == {location}
     return all(channel.sells_from(loc) is not None for loc in state.locations)
-
-
-async def states_of(tx: Tx, hold_ids: Sequence[str | None]) -> dict[str, HoldState]:
-    return await hold_states(tx, hold_ids)

@@ -55,15 +55,19 @@ def check_quantity(value: object, field: str, maximum: int) -> int:
     return value
 
 
-def check_fulfilment(value: object, location: object, field: str) -> tuple[Fulfilment, str | None]:
+def check_fulfilment(
+    value: object, location: object, prefix: str = ""
+) -> tuple[Fulfilment, str | None]:
+    """A fulfilment and its location; errors name ``<prefix>.fulfilment`` / ``.location``."""
+    dot = f"{prefix}." if prefix else ""
     try:
-        fulfilment = Fulfilment(value)
-    except ValueError:
-        raise InvalidInput("must be 'ship' or 'pickup'", field=f"{field}.fulfilment") from None
+        fulfilment = Fulfilment(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        raise InvalidInput("must be 'ship' or 'pickup'", field=f"{dot}fulfilment") from None
     if location is not None and (not isinstance(location, str) or not location):
-        raise InvalidInput("must be a location code", field=f"{field}.location")
+        raise InvalidInput("must be a location code", field=f"{dot}location")
     if fulfilment is Fulfilment.PICKUP and location is None:
-        raise InvalidInput("a pickup line needs its pickup location", field=f"{field}.location")
+        raise InvalidInput("a pickup line needs its pickup location", field=f"{dot}location")
     return fulfilment, location
 
 

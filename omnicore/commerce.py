@@ -18,6 +18,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+from omnicore.carts import CartService
 from omnicore.catalog import CatalogService
 from omnicore.channels import ChannelService
 from omnicore.config import Config, load_config
@@ -62,11 +63,10 @@ class Commerce:
         self.stock = StockService(
             self.uow, low_threshold=int(stock_config.get("low_threshold", DEFAULT_LOW_THRESHOLD))
         )
-        self.customers = CustomerService(
-            self.uow, default_region=config.extra.get("customers", {}).get("default_region", "FR")
-        )
+        self.customers = CustomerService.from_config(self.uow, config.extra.get("customers"))
         self.promotions = PromotionService(self.uow)
         self.pricing = PricingService(self)
+        self.carts = CartService(self)
         self.outbox = OutboxService(self, self._dispatcher)
         self._stop = asyncio.Event()
         self._background: asyncio.Task[None] | None = None
@@ -145,6 +145,7 @@ class Commerce:
             try:
                 while await self.stock.sweep():
                     pass
+                await self.carts.sweep_abandoned()
             except Exception:  # the database went away: try again next round
                 log.exception("expired-hold sweep failed")
             with contextlib.suppress(TimeoutError):

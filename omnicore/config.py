@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from omnicore.errors import InvalidInput
+from omnicore.errors import InvalidInput, Problem
 from omnicore.serialization import structure
 
 __all__ = ["Config", "DatabaseConfig", "OutboxConfig", "PluginsConfig", "load_config"]
@@ -131,7 +131,18 @@ def _to_config(raw: Mapping[str, Any]) -> Config:
         "plugins": plugins,
         "extra": {k: v for k, v in raw.items() if k not in known},
     }
-    return structure(data, Config)
+    try:
+        return structure(data, Config)
+    except InvalidInput as exc:  # show plugins.<name>.key, not the internal plugins.sections path
+        problems = [
+            Problem(p.field.replace("plugins.sections.", "plugins.") if p.field else None, p.message)
+            for p in exc.problems
+        ]
+        raise InvalidInput(
+            exc.message.replace("plugins.sections.", "plugins."),
+            field=problems[0].field if problems else exc.field,
+            problems=problems,
+        ) from None
 
 
 def load_config(

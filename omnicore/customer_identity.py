@@ -8,6 +8,7 @@ win). Resolution follows ``merged_into`` from a merged id to the survivor.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +33,11 @@ __all__ = [
     "customer_tree",
     "load_customer",
     "load_identities",
+    "new_customer_id",
     "normalise_identity",
     "owner_of",
     "parse_identities",
+    "region_from_config",
     "resolve",
 ]
 
@@ -45,12 +48,29 @@ _CARD = re.compile(r"^[A-Z0-9]{1,64}$")
 _SOURCE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
+def new_customer_id() -> str:
+    """``cus_`` and 24 random hex digits: not guessable, not a sequence."""
+    return f"cus_{secrets.token_hex(12)}"
+
+
 def check_region(region: object) -> str:
     """The ``[customers] default_region``: an ISO 3166-1 region phonenumbers knows."""
     if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise InvalidInput(f"{region!r} is not a region code such as 'FR'",
                            field="customers.default_region")
     return region.upper()
+
+
+def region_from_config(section: object) -> str:
+    """``default_region`` of the ``[customers]`` section (default FR); unknown keys refused."""
+    settings = {} if section is None else section
+    if not isinstance(settings, Mapping):
+        raise InvalidInput("must be a table", field="customers")
+    for key in settings:
+        if key != "default_region":
+            raise InvalidInput("is not a setting (known: default_region)",
+                               field=f"customers.{key}")
+    return check_region(settings.get("default_region", "FR"))
 
 
 def _kind(kind: object, field: str) -> IdentityKind:

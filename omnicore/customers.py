@@ -9,7 +9,6 @@ answer the customer's privacy requests. See docs/customers.md.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +21,11 @@ from omnicore.customer_identity import (
     check_region,
     customer_tree,
     load_customer,
+    new_customer_id,
     normalise_identity,
     owner_of,
     parse_identities,
+    region_from_config,
     resolve,
 )
 from omnicore.customer_merge import MergeStep, load_merges, merge_customers
@@ -58,10 +59,6 @@ if TYPE_CHECKING:
 __all__ = ["CustomerService"]
 
 
-def new_customer_id() -> str:
-    return f"cus_{secrets.token_hex(12)}"
-
-
 class CustomerService:
     """Profiles, identities, consents, activity, merges, the 360° view, privacy requests.
 
@@ -82,6 +79,11 @@ class CustomerService:
         self.erase_steps: list[EraseStep] = []
         #: ``name -> async def section(tx, customer_id)`` whose JSON result ``export`` adds.
         self.export_sections: dict[str, ExportSection] = {}
+
+    @classmethod
+    def from_config(cls, uow: UnitOfWork, section: object) -> CustomerService:
+        """Build from the ``[customers]`` configuration section (``default_region``)."""
+        return cls(uow, default_region=region_from_config(section))
 
     # -- profiles ---------------------------------------------------------------------------
 
@@ -162,7 +164,7 @@ class CustomerService:
         wanted = [(Identity(parsed[0], parsed[2], parsed[1]), parsed[0].value)]
         wanted += self._shorthands(profile.get("email"), profile.get("phone"))
         built = Profile(**fields)
-        for attempt in range(2):
+        for attempt in (1, 2):
             try:
                 async with self._uow() as tx:
                     try:
@@ -170,7 +172,7 @@ class CustomerService:
                     except NotFound:
                         return await self._create(tx, built, wanted, parsed[1] or "api")
             except Conflict:
-                if attempt:  # a concurrent import created it first: the next round finds it
+                if attempt == 2:  # else a concurrent import created it first: find it now
                     raise
         raise AssertionError("unreachable")
 
@@ -336,7 +338,7 @@ class CustomerService:
     async def activity(
         self, customer_id: str, *, kind: ActivityKind | str | None = None, limit: int = 100
     ) -> list[Activity]:
-        """The customer's activity, newest first (at most ``limit`` events, 1–1000)."""
+        """The customer's activity, newest first (at most ``limit`` events, 1 to 1000)."""
         parsed = None if kind is None else act.activity_kind(kind)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise InvalidInput("must be an integer from 1 to 1000", field="limit")

@@ -9,7 +9,9 @@ Hooks are grouped in families:
 * ``calculate_*`` — the plugin computes part of a result (taxes, fees of a cart);
 * ``validate_*`` — the plugin may veto an input, returning problems.
 
-Any implementation may be ``async def``: the host awaits what it returns. A
+Implementations of ``startup``, ``shutdown``, ``on_event``, ``calculate_*`` and
+``validate_*`` may be ``async def``: the host awaits what they return. The
+``register_*`` hooks are called synchronously, once, while things are being built. A
 plugin declares only the arguments it needs (pluggy passes them by name).
 """
 

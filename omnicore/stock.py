@@ -442,16 +442,20 @@ class StockService:
         _quantity(quantity)
         for _ in range(CONTENTION_RETRIES):
             try:
-                async with self._change("hold") as (tx, changes):
+                async with self._uow() as tx:
+                    changes = StockChanges("hold")
                     chosen = await get_channel(tx, channel)
                     if not await existing_skus(tx, [sku]):
                         raise NotFound(f"no variant {sku!r}", field="sku")
                     expires_at = tx.now + _ttl(chosen, ttl)
-                    plan = await holds.plan_hold(tx, chosen, sku, quantity, location)
+                    plan, context = await holds.plan_hold(tx, chosen, sku, quantity, location)
                     await holds.reserve(tx, sku, plan, changes)
-                    return await holds.insert_hold(
+                    hold = await holds.insert_hold(
                         tx, chosen, sku, plan, expires_at=expires_at, reference=reference
                     )
+                    # self._change's emit_stock_events, minus the reads plan_hold made
+                    await holds.emit_hold_events(tx, sku, changes, context, low_default=self._low)
+                    return hold
             except holds.Contention:
                 continue
         raise OutOfStock(

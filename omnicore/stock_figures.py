@@ -8,11 +8,11 @@ hold stops counting the instant it expires, before any sweeper runs.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Select, String, and_, bindparam, func, select
 
 from omnicore.store.tables import (
     channel_locations,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 CHUNK = 500
 
 
-def active_reserved(now: dt.datetime) -> ColumnElement[int]:
+def active_reserved(now: dt.datetime | ColumnElement[dt.datetime]) -> ColumnElement[int]:
     """SQL: the level's reservation by holds that have not expired at ``now``."""
     expired = (
         select(func.coalesce(func.sum(stock_holds.c.quantity), 0))
@@ -56,23 +56,40 @@ class Figures:
         return self.on_hand - self.safety_stock - self.reserved
 
 
+def _figures_query(*, at_locations: bool) -> Select[Any]:
+    now = bindparam("now", type_=stock_holds.c.expires_at.type)
+    query = select(
+        stock_levels.c.sku,
+        stock_levels.c.location_code,
+        stock_levels.c.on_hand,
+        stock_levels.c.safety_stock,
+        active_reserved(now).label("active_reserved"),
+    ).where(stock_levels.c.sku.in_(bindparam("skus", expanding=True, type_=String())))
+    if at_locations:
+        codes = bindparam("locations", expanding=True, type_=String())
+        query = query.where(stock_levels.c.location_code.in_(codes))
+    return query
+
+
+# Built once: SQLAlchemy memoizes a statement's cache key, so executing the same
+# object again skips building and hashing the expression (the bulk of a small
+# query's client CPU).
+_FIGURES = _figures_query(at_locations=False)
+_FIGURES_AT = _figures_query(at_locations=True)
+
+
 async def level_figures(
     tx: Tx, skus: Sequence[str], location_codes: Sequence[str] | None = None
 ) -> dict[tuple[str, str], Figures]:
     """Current figures of the levels of ``skus`` (at ``location_codes`` if given)."""
     found: dict[tuple[str, str], Figures] = {}
-    reserved = active_reserved(tx.now).label("active_reserved")
+    query = _FIGURES if location_codes is None else _FIGURES_AT
+    params: dict[str, Any] = {"now": tx.now}
+    if location_codes is not None:
+        params["locations"] = list(location_codes)
     for start in range(0, len(skus), CHUNK):
-        query = select(
-            stock_levels.c.sku,
-            stock_levels.c.location_code,
-            stock_levels.c.on_hand,
-            stock_levels.c.safety_stock,
-            reserved,
-        ).where(stock_levels.c.sku.in_(list(skus[start : start + CHUNK])))
-        if location_codes is not None:
-            query = query.where(stock_levels.c.location_code.in_(list(location_codes)))
-        for row in await tx.conn.execute(query):
+        params["skus"] = list(skus[start : start + CHUNK])
+        for row in await tx.conn.execute(query, params):
             found[(row.sku, row.location_code)] = Figures(
                 row.on_hand, row.safety_stock, int(row.active_reserved)
             )
@@ -126,10 +143,7 @@ async def emit_stock_events(tx: Tx, changes: StockChanges, *, low_default: int) 
     ``stock.back_in_stock`` per channel whose total crossed a threshold."""
     if not changes.deltas:
         return
-    touched: dict[str, list[str]] = defaultdict(list)  # sku → its changed locations
-    for sku, loc in changes.deltas:
-        touched[sku].append(loc)
-    skus = sorted(touched)
+    skus = sorted({sku for sku, _ in changes.deltas})
     touched_locations = {loc for _, loc in changes.deltas}
     channels = await _channels_of(tx, touched_locations)
     all_locations = {loc for links in channels.values() for loc in links} | touched_locations
@@ -138,7 +152,28 @@ async def emit_stock_events(tx: Tx, changes: StockChanges, *, low_default: int) 
         select(stock_thresholds).where(stock_thresholds.c.sku.in_(skus))
     )
     thresholds: dict[str, int] = {row.sku: row.low for row in threshold_rows}
-    for sku in skus:
+    emit_figures(tx, changes, channels, figures, thresholds, low_default=low_default)
+
+
+def emit_figures(
+    tx: Tx,
+    changes: StockChanges,
+    channels: Mapping[str, Mapping[str, int]],
+    figures: Mapping[tuple[str, str], Figures],
+    thresholds: Mapping[str, int],
+    *,
+    low_default: int,
+) -> None:
+    """The events of ``emit_stock_events``, from figures already read.
+
+    ``channels`` maps every channel selling from a changed location to its active
+    locations and their buffers; ``figures`` holds the levels of those locations,
+    each changed level read after its change.
+    """
+    touched: dict[str, list[str]] = defaultdict(list)  # sku → its changed locations
+    for sku, loc in changes.deltas:
+        touched[sku].append(loc)
+    for sku in sorted(touched):
         here = sorted(touched[sku])
         per_channel: list[dict[str, Any]] = []
         for channel, links in sorted(channels.items()):

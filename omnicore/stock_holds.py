@@ -8,22 +8,43 @@ re-check) as on SQLite (one writer at a time). When the condition fails, the
 level's expired holds are reclaimed and the update retried once. Several levels
 are always locked in (sku, location) order, so multi-SKU holds taken in
 opposite orders cannot deadlock.
+
+A hold reads what it needs first — in one query, ``hold_context``: the SKU's
+levels at every location of every channel concerned, their buffers and the low
+threshold — and locks last, so on PostgreSQL a hot level stays locked for the
+update, the hold row, a re-read of the changed levels and the outbox rows only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+import attrs
+from sqlalchemy import Integer, Select, Update, and_, bindparam, delete, insert, select, update
 
 from omnicore.channels import Channel
 from omnicore.errors import Conflict, InvalidInput, NotFound, OutOfStock
-from omnicore.stock_figures import StockChanges, channel_share, level_figures, level_key
+from omnicore.stock_figures import (
+    Figures,
+    StockChanges,
+    active_reserved,
+    channel_share,
+    emit_figures,
+    level_figures,
+    level_key,
+)
 from omnicore.stock_ledger import lock_level, new_id, reclaim_expired
 from omnicore.stock_models import Hold, HoldKind, HoldPart
-from omnicore.store.tables import locations, stock_holds, stock_levels
+from omnicore.store.tables import (
+    channel_locations,
+    locations,
+    stock_holds,
+    stock_levels,
+    stock_thresholds,
+)
 
 if TYPE_CHECKING:
     from omnicore.store.uow import Tx
@@ -33,19 +54,101 @@ class Contention(Exception):
     """A planned level lost its units to a concurrent writer: replan in a new transaction."""
 
 
-async def _active_location_codes(tx: Tx, codes: Sequence[str]) -> set[str]:
-    rows = await tx.conn.execute(
-        select(locations.c.code).where(
-            locations.c.code.in_(list(codes)), locations.c.active.is_(True)
-        )
+@attrs.frozen
+class HoldContext:
+    """What a hold reads before it locks anything, for its plan and its events.
+
+    ``links``: every channel selling from one of the candidate locations → its
+    active locations and their buffers; ``figures``: the SKU's levels there;
+    ``threshold``: the SKU's low threshold, if set.
+    """
+
+    links: dict[str, dict[str, int]]
+    figures: dict[tuple[str, str], Figures]
+    threshold: int | None
+
+
+def _hold_context_query() -> Select[Any]:
+    sku = bindparam("h_sku", type_=stock_levels.c.sku.type)
+    now = bindparam("h_now", type_=stock_holds.c.expires_at.type)
+    candidates = bindparam(
+        "h_candidates", expanding=True, type_=channel_locations.c.location_code.type
     )
-    return set(rows.scalars())
+    sellers = select(channel_locations.c.channel_code).where(
+        channel_locations.c.location_code.in_(candidates)
+    )
+    low = select(stock_thresholds.c.low).where(stock_thresholds.c.sku == sku).scalar_subquery()
+    return (
+        select(
+            channel_locations.c.channel_code,
+            channel_locations.c.location_code,
+            channel_locations.c.buffer,
+            stock_levels.c.on_hand,
+            stock_levels.c.safety_stock,
+            active_reserved(now).label("active_reserved"),
+            low.label("low"),
+        )
+        .join(locations, locations.c.code == channel_locations.c.location_code)
+        .outerjoin(
+            stock_levels,
+            and_(
+                stock_levels.c.sku == sku,
+                stock_levels.c.location_code == channel_locations.c.location_code,
+            ),
+        )
+        .where(channel_locations.c.channel_code.in_(sellers), locations.c.active.is_(True))
+    )
+
+
+def _reserve_query() -> Update:
+    needed = bindparam("r_needed", type_=Integer)
+    return (
+        update(stock_levels)
+        .where(
+            stock_levels.c.sku == bindparam("r_sku", type_=stock_levels.c.sku.type),
+            stock_levels.c.location_code
+            == bindparam("r_location", type_=stock_levels.c.location_code.type),
+            stock_levels.c.on_hand - stock_levels.c.safety_stock - stock_levels.c.reserved
+            >= needed,
+        )
+        .values(reserved=stock_levels.c.reserved + bindparam("r_quantity", type_=Integer))
+    )
+
+
+# The hot path's statements, built once: SQLAlchemy memoizes a statement's cache
+# key, so executing the same object skips building and hashing the expression.
+_HOLD_CONTEXT = _hold_context_query()
+_RESERVE = _reserve_query()
+_INSERT_HOLD = insert(stock_holds)
+
+
+async def hold_context(tx: Tx, sku: str, candidates: Sequence[str]) -> HoldContext:
+    """One query for what ``plan_hold`` and ``emit_hold_events`` need to know."""
+    links: dict[str, dict[str, int]] = defaultdict(dict)
+    figures: dict[tuple[str, str], Figures] = {}
+    threshold = None
+    if not candidates:
+        return HoldContext(links, figures, threshold)
+    rows = await tx.conn.execute(
+        _HOLD_CONTEXT, {"h_sku": sku, "h_now": tx.now, "h_candidates": list(candidates)}
+    )
+    for row in rows:
+        links[row.channel_code][row.location_code] = row.buffer
+        threshold = row.low
+        if row.on_hand is not None:
+            figures[(sku, row.location_code)] = Figures(
+                row.on_hand, row.safety_stock, int(row.active_reserved)
+            )
+    return HoldContext(links, figures, threshold)
 
 
 async def plan_hold(
     tx: Tx, channel: Channel, sku: str, quantity: int, location: str | None
-) -> list[tuple[str, int, int]]:
-    """Choose (location, quantity, buffer) parts: the channel's locations by priority."""
+) -> tuple[list[tuple[str, int, int]], HoldContext]:
+    """Choose (location, quantity, buffer) parts: the channel's locations by priority.
+
+    Also returns the ``HoldContext`` it read, for ``emit_hold_events``.
+    """
     if location is not None:
         link = channel.sells_from(location)
         if link is None:
@@ -55,9 +158,10 @@ async def plan_hold(
         candidates = [link]
     else:
         candidates = channel.ordered_locations()
-    active = await _active_location_codes(tx, [c.location for c in candidates])
+    context = await hold_context(tx, sku, [c.location for c in candidates])
+    active = context.links.get(channel.code, {})
     candidates = [c for c in candidates if c.location in active]
-    figures = await level_figures(tx, [sku], [c.location for c in candidates])
+    figures = context.figures
     plan, missing = [], quantity
     shares = {}
     for link in candidates:
@@ -76,7 +180,30 @@ async def plan_hold(
             available=total,
             by_location=shares,
         )
-    return plan
+    return plan, context
+
+
+async def emit_hold_events(
+    tx: Tx, sku: str, changes: StockChanges, context: HoldContext, *, low_default: int
+) -> None:
+    """``emit_stock_events`` for a hold, reading only the levels it changed.
+
+    Every other figure comes from the ``context`` read before the row locks, so on
+    PostgreSQL the hot level stays locked for fewer round trips. The changed
+    levels are read afresh, after their update, as ``emit_stock_events`` does.
+    """
+    if not changes.deltas:
+        return
+    touched = {location for _, location in changes.deltas}
+    figures = dict(context.figures)
+    figures.update(await level_figures(tx, [sku], sorted(touched)))
+    channels = {
+        channel: links
+        for channel, links in context.links.items()
+        if not touched.isdisjoint(links)
+    }
+    thresholds = {} if context.threshold is None else {sku: context.threshold}
+    emit_figures(tx, changes, channels, figures, thresholds, low_default=low_default)
 
 
 async def reserve(
@@ -86,13 +213,13 @@ async def reserve(
     for location, quantity, buffer in sorted(parts):
         for attempt in range(2):
             result = await tx.conn.execute(
-                update(stock_levels)
-                .where(
-                    level_key(sku, location),
-                    stock_levels.c.on_hand - stock_levels.c.safety_stock - stock_levels.c.reserved
-                    >= quantity + buffer,
-                )
-                .values(reserved=stock_levels.c.reserved + quantity)
+                _RESERVE,
+                {
+                    "r_sku": sku,
+                    "r_location": location,
+                    "r_needed": quantity + buffer,
+                    "r_quantity": quantity,
+                },
             )
             if result.rowcount:  # type: ignore[attr-defined]
                 changes.add(sku, location, -quantity)
@@ -115,7 +242,7 @@ async def insert_hold(
     group = new_id("hold")
     kind = HoldKind.CART if expires_at is not None else HoldKind.ALLOCATION
     await tx.conn.execute(
-        insert(stock_holds),
+        _INSERT_HOLD,
         [
             {
                 "id": f"{group}.{index}",

@@ -117,6 +117,8 @@ def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
         ("[outbox]\nmax_attemps = 3\n", "outbox.max_attemps"),
         ("[database]\nauto_migrate = \"perhaps\"\n", "database.auto_migrate"),
         ("[plugins]\nallow = \"testplugin\"\n", "plugins.allow"),
+        ("[stok]\nlow_threshold = 3\n", "stok"),
+        ("[outbox]\nbatch_size = 1.5\n", "outbox.batch_size"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, toml: str, field: str) -> None:

@@ -124,6 +124,10 @@ async def test_phone_numbers_use_the_configured_default_region(db_url: str) -> N
         await Commerce.open(db_url, dispatch=False, load_entry_points=False,
                             config={"customers": {"default_region": "Frankreich"}})
     assert region.value.field == "customers.default_region"
+    with pytest.raises(InvalidInput) as misspelt:
+        await Commerce.open(db_url, dispatch=False, load_entry_points=False,
+                            config={"customers": {"default_regoin": "GB"}})
+    assert misspelt.value.field == "customers.default_regoin"
 
 
 async def test_an_identity_belongs_to_one_customer_only(shop: Commerce) -> None:

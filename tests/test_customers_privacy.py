@@ -125,7 +125,7 @@ async def test_export_holds_everything(shop: Commerce, clock: FakeClock) -> None
 
 async def everything_stored(shop: Commerce) -> str:
     async with shop.db.read() as conn:
-        dumped = []
+        dumped: list[str] = []
         for table in (*CUSTOMER_TABLES, outbox_events):
             dumped.extend(repr(tuple(row)) for row in await conn.execute(select(table)))
     return "\n".join(dumped).lower()

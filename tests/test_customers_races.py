@@ -9,7 +9,7 @@ the UNIQUE constraint — not luck — has to decide.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -62,7 +62,7 @@ async def count(commerce: Commerce, table: Any) -> int:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
-def split(results: list[Any]) -> tuple[list[Customer], list[BaseException]]:
+def split(results: Sequence[Any]) -> tuple[list[Customer], list[BaseException]]:
     won = [r for r in results if isinstance(r, Customer)]
     lost = [r for r in results if isinstance(r, BaseException)]
     return won, lost

@@ -252,6 +252,15 @@ async def test_startup_failure_names_the_plugin_and_releases_the_database(
     assert (info.value.plugin, info.value.field) == ("broken", "api_key")
 
 
+async def test_plugins_started_before_a_failure_are_shut_down(sqlite_url: str) -> None:
+    started = AsyncPlugin()
+    # pluggy calls the last registered first: ``started`` starts, then ``broken`` fails
+    with pytest.raises(PluginError) as info:
+        await open_commerce(sqlite_url, plugins=[BrokenStartup(RuntimeError("boom")), started])
+    assert info.value.plugin == "broken"
+    assert started.log == ["startup:0", "shutdown"]
+
+
 # -- calling hooks --------------------------------------------------------------------------------
 
 

@@ -23,7 +23,9 @@ async def world(commerce: Commerce) -> None:
 
 
 @pytest.fixture
-async def recorded(db_url: str, clock: FakeClock) -> AsyncIterator[tuple[Commerce, RecordingPlugin]]:
+async def recorded(
+    db_url: str, clock: FakeClock
+) -> AsyncIterator[tuple[Commerce, RecordingPlugin]]:
     """A Commerce whose events are delivered (on ``drain``) to a recording plugin."""
     rec = RecordingPlugin()
     async with Commerce.open(db_url, clock=clock, plugins=[rec], dispatch=False,
@@ -730,30 +732,3 @@ async def test_set_levels_is_all_or_nothing_and_revokes_over_held(commerce: Comm
     assert [(m.kind, m.delta, m.source) for m in await stock.ledger("TEE-M", "wh")][-1] == (
         MovementKind.COUNT, -6, "wms")
     await assert_invariants(commerce)
-
-
-async def test_set_levels_takes_100_000_levels_in_one_call(sqlite_url: str, clock: FakeClock) -> None:
-    async with Commerce.open(sqlite_url, clock=clock, dispatch=False, load_entry_points=False,
-                             auto_migrate=True) as commerce:
-        await build_world(commerce)
-        codes = [f"s{i:02d}" for i in range(10)]
-        for code in codes:
-            await commerce.locations.save(location(code, "store", 48.8, 2.3))
-        skus = [f"SKU-{i:05d}" for i in range(10_000)]
-        for batch in range(0, 10_000, 2_500):
-            await commerce.catalog.save_products([
-                {"handle": f"p-{p}", "title": f"P {p}",
-                 "variants": [{"sku": s} for s in skus[p * 250:(p + 1) * 250]]}
-                for p in range(batch // 250, (batch + 2_500) // 250)
-            ])
-        levels = [LevelInput(s, c, (i + j) % 9) for i, s in enumerate(skus)
-                  for j, c in enumerate(codes)]
-        assert len(levels) == 100_000
-        result = await commerce.stock.set_levels(levels, source="initial-load")
-        assert result.levels == 100_000
-        assert result.movements == sum(1 for lv in levels if lv.on_hand)
-        assert (await commerce.stock.level("SKU-09999", "s09")).on_hand == (9999 + 9) % 9
-        assert (await commerce.stock.level("SKU-00001", "s03")).on_hand == 4
-        snap = await snapshot(commerce)
-        assert len(snap["levels"]) == 100_000
-        assert snap["movements"] == result.movements

@@ -4,7 +4,7 @@ A hypothesis state machine drives ``commerce.stock`` with receipts, holds (with 
 without a location, short and long TTLs), releases, counts, adjustments, transfers,
 sales, allocations, consumptions, safety stock, time moving on and sweeps. After
 every step it reads the tables and checks, for every level:
-``Σ active holds ≤ max(0, on_hand − safety_stock)``, ``reserved == Σ hold rows``,
+``Σ active holds ≤ max(0, on_hand - safety_stock)``, ``reserved == Σ hold rows``,
 ``on_hand == Σ ledger deltas == what the calls said``, ``on_hand ≥ 0``.
 Each rule also checks its own outcome against the availability read just before.
 """
@@ -12,7 +12,9 @@ Each rule also checks its own outcome against the availability read just before.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
 import shutil
 import uuid
 from collections import defaultdict
@@ -59,6 +61,9 @@ HOLD_TARGETS = st.sampled_from([
     ("pos-paris-1", None), ("pos-paris-1", "paris-1"), ("amazon", "paris-1"),
     ("pos-paris-1", "paris-2"),
 ])
+#: Examples per run on SQLite (a quarter of it on PostgreSQL); raise it for a deeper search:
+#: ``OMNICORE_STOCK_EXAMPLES=500 pytest tests/test_stock_invariant.py``.
+EXAMPLES = int(os.environ.get("OMNICORE_STOCK_EXAMPLES", "15"))
 TTLS = st.sampled_from([None, dt.timedelta(minutes=2), dt.timedelta(minutes=20)])
 
 
@@ -195,15 +200,14 @@ class StockMachine(RuleBasedStateMachine):
         hold = self.run(call)
         assert hold.quantity == quantity
         assert all(share[p.location] >= p.quantity for p in hold.parts)
-        assert self.run(self.stock.availability(sku, channel=channel)).total == seen.total - quantity
+        after = self.run(self.stock.availability(sku, channel=channel))
+        assert after.total == seen.total - quantity
         return hold.id
 
     @rule(hold_id=consumes(holds))
     def release(self, hold_id: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):  # revoked by a count, reclaimed or swept
             self.run(self.stock.release(hold_id))
-        except NotFound:  # revoked by a count, reclaimed after expiry or swept
-            pass
         with pytest.raises(NotFound):
             self.run(self.stock.get_hold(hold_id))
 
@@ -292,11 +296,11 @@ def test_stock_invariant_on_sqlite(tmp_path: Path) -> None:
 
         async def drop() -> None:
             for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+                await asyncio.to_thread(Path(f"{path}{suffix}").unlink, missing_ok=True)
 
         return f"sqlite+aiosqlite:///{path}", drop
 
-    run_machine(databases, examples=60, steps=40)
+    run_machine(databases, examples=EXAMPLES, steps=30)
 
 
 @pytest.mark.postgres
@@ -328,6 +332,6 @@ def test_stock_invariant_on_postgres(postgres_admin: str, postgres_template: str
 
             return url_of(name), drop
 
-        run_machine(databases, examples=6, steps=25)
+        run_machine(databases, examples=max(3, EXAMPLES // 4), steps=25)
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{world}" WITH (FORCE)'))

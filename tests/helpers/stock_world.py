@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from omnicore.commerce import Commerce
 
 WEEKDAYS_10_19 = {
-    "weekly": {d: [{"open": "10:00", "close": "19:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat")}
+    "weekly": {
+        d: [{"open": "10:00", "close": "19:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat")
+    }
 }
 SKUS = ("TEE-M", "TEE-L", "CAP")
 
@@ -98,7 +100,7 @@ async def snapshot(commerce: Commerce) -> dict[str, Any]:
 async def invariant_violations(conn: AsyncConnection, now: dt.datetime) -> list[str]:
     """DESIGN §4 checked from the tables, for every level:
 
-    ``Σ active holds ≤ max(0, on_hand − safety_stock)``, ``reserved == Σ hold rows``,
+    ``Σ active holds ≤ max(0, on_hand - safety_stock)``, ``reserved == Σ hold rows``,
     ``on_hand == Σ ledger deltas``, ``on_hand ≥ 0``, no hold row of quantity ≤ 0.
     """
     levels = {
