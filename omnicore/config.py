@@ -135,7 +135,9 @@ def _to_config(raw: Mapping[str, Any]) -> Config:
         return structure(data, Config)
     except InvalidInput as exc:  # show plugins.<name>.key, not the internal plugins.sections path
         problems = [
-            Problem(p.field.replace("plugins.sections.", "plugins.") if p.field else None, p.message)
+            Problem(
+                p.field.replace("plugins.sections.", "plugins.") if p.field else None, p.message
+            )
             for p in exc.problems
         ]
         raise InvalidInput(
