@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import delete, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from omnicore.catalog import existing_skus
@@ -46,8 +46,19 @@ async def check_sku_and_location(
 
 
 async def is_replay(tx: Tx, source: str, external_id: str | None) -> bool:
+    """True when ``(source, external_id)`` was already recorded.
+
+    On PostgreSQL a transaction-scoped advisory lock on the pair makes two
+    concurrent replays of one sync line queue here, so the second sees the first's
+    movement instead of failing on the unique constraint. (SQLite has one writer.)
+    """
     if external_id is None:
         return False
+    if tx.conn.dialect.name == "postgresql":
+        await tx.conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"omnicore.movement:{source}:{external_id}"},
+        )
     row = (
         await tx.conn.execute(
             select(stock_movements.c.id).where(
@@ -304,6 +315,18 @@ async def set_levels(
     keys = sorted(wanted)
     current: dict[tuple[str, str], tuple[int, int, int]] = {}
     for start in range(0, len(keys), CHUNK):
+        # Lock the existing levels (in key order, like every other writer) so that a
+        # concurrent hold or count cannot slip between this read and the write below.
+        await tx.conn.execute(
+            select(stock_levels.c.sku)
+            .where(
+                tuple_(stock_levels.c.sku, stock_levels.c.location_code).in_(
+                    keys[start : start + CHUNK]
+                )
+            )
+            .order_by(stock_levels.c.sku, stock_levels.c.location_code)
+            .with_for_update()
+        )
         rows = await tx.conn.execute(
             select(
                 stock_levels.c.sku,
