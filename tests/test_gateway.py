@@ -35,13 +35,21 @@ class WebhookPlugin:
 async def shop(db_url: str, clock: FakeClock) -> Any:
     plugin = WebhookPlugin()
     async with Commerce.open(
-        db_url, clock=clock, dispatch=False, load_entry_points=False, auto_migrate=True,
+        db_url,
+        clock=clock,
+        dispatch=False,
+        load_entry_points=False,
+        auto_migrate=True,
         plugins=[plugin],
     ) as commerce:
         seeded = await seed_minimal(commerce)
         for index in range(5):
             await commerce.catalog.save_product(
-                {"handle": f"mug-{index}", "title": f"Mug {index}", "variants": [{"sku": f"MUG-{index}"}]}
+                {
+                    "handle": f"mug-{index}",
+                    "title": f"Mug {index}",
+                    "variants": [{"sku": f"MUG-{index}"}],
+                }
             )
         transport = httpx.ASGITransport(app=create_app(commerce))
         async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
@@ -82,7 +90,10 @@ async def test_product_by_sku_has_channel_prices(shop: Any) -> None:
     )
     product = body["data"]["product"]
     assert product["handle"] == "classic-tee"
-    assert product["variants"][0] == {"sku": "TEE-M", "price": {"amount": "19.90", "currency": "EUR"}}
+    assert product["variants"][0] == {
+        "sku": "TEE-M",
+        "price": {"amount": "19.90", "currency": "EUR"},
+    }
 
 
 async def test_unknown_product_is_a_typed_error(shop: Any) -> None:
@@ -99,30 +110,39 @@ async def test_channel_lists_its_locations(shop: Any) -> None:
     assert channel["code"] == "web" and channel["currency"] == "EUR"
     # FakeClock starts on a Monday 09:30 UTC = 10:30 in Paris: the store is open.
     assert {(loc["code"], loc["openNow"]) for loc in channel["locations"]} == {
-        ("wh", False), ("paris-1", True)
+        ("wh", False),
+        ("paris-1", True),
     }
 
 
 async def test_requests_without_a_valid_channel_token_are_refused(shop: Any) -> None:
     client, _ = shop
-    missing = await client.post("/graphql", json={"query": "{ channel { code } }"},
-                                headers={CHANNEL_HEADER: ""})
+    missing = await client.post(
+        "/graphql", json={"query": "{ channel { code } }"}, headers={CHANNEL_HEADER: ""}
+    )
     assert missing.status_code == 401
-    unknown = await client.post("/graphql", json={"query": "{ channel { code } }"},
-                                headers={CHANNEL_HEADER: "pub_forged"})
+    unknown = await client.post(
+        "/graphql", json={"query": "{ channel { code } }"}, headers={CHANNEL_HEADER: "pub_forged"}
+    )
     assert unknown.status_code == 401
     assert "unknown channel token" in unknown.text
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
-    [(b"{not json", "malformed JSON"), (b'{"query": 1}', '"query" string'),
-     (b'{"query": "{ channel { code } }", "variables": []}', '"variables" must be')],
+    [
+        (b"{not json", "malformed JSON"),
+        (b'{"query": 1}', '"query" string'),
+        (b'{"query": "{ channel { code } }", "variables": []}', '"variables" must be'),
+    ],
 )
-async def test_malformed_requests_get_400_without_a_trace(shop: Any, body: bytes, message: str) -> None:
+async def test_malformed_requests_get_400_without_a_trace(
+    shop: Any, body: bytes, message: str
+) -> None:
     client, _ = shop
-    response = await client.post("/graphql", content=body,
-                                 headers={"content-type": "application/json"})
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert message in response.json()["errors"][0]["message"]
     assert "Traceback" not in response.text
@@ -156,7 +176,8 @@ async def test_graphiql_page_in_development(shop: Any) -> None:
 
 async def test_plugin_webhook_route_gets_raw_body_and_headers(shop: Any) -> None:
     client, plugin = shop
-    response = await client.post("/webhooks/acme", content=b'{"id":"evt_1"}',
-                                 headers={"x-acme-signature": "t=1,v1=abc"})
+    response = await client.post(
+        "/webhooks/acme", content=b'{"id":"evt_1"}', headers={"x-acme-signature": "t=1,v1=abc"}
+    )
     assert response.json() == {"received": "t=1,v1=abc"}
     assert plugin.bodies == [b'{"id":"evt_1"}']
