@@ -15,7 +15,9 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
-PLUGINS = sorted(p.name for p in (ROOT / "plugins").glob("omnicore-*") if (p / "pyproject.toml").exists())
+PLUGINS = sorted(
+    p.name for p in (ROOT / "plugins").glob("omnicore-*") if (p / "pyproject.toml").exists()
+)
 
 
 @nox.session

@@ -24,13 +24,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import ColumnElement, exists, select, update
 
+from omnicore.cart_base import CartBase
 from omnicore.cart_models import Cart, CartStatus, Fulfilment
 from omnicore.cart_state import cart_payload, hold_states, load_cart
 from omnicore.channels import get_channel
 from omnicore.customer_identity import resolve
-from omnicore.errors import NotFound
+from omnicore.errors import InvalidInput, NotFound
 from omnicore.geo import distance_km
 from omnicore.locations import Capability, Location, location_from_row
 from omnicore.stock_figures import level_figures
@@ -42,29 +43,38 @@ if TYPE_CHECKING:
 NEARBY_STORES = 3
 
 
-async def claim_abandoned(tx: Tx, idle: dt.timedelta, limit: int) -> tuple[list[str], int]:
-    """Mark up to ``limit`` idle carts abandoned (in id order).
-
-    Returns the ids this transaction won and how many candidates it saw.
-    """
-    cutoff = tx.now - idle
-    idle_carts = [
+def _idle(cutoff: dt.datetime) -> list[ColumnElement[bool]]:
+    return [
         carts.c.status == CartStatus.OPEN.value,
         carts.c.abandoned_at.is_(None),
         carts.c.updated_at <= cutoff,
     ]
-    candidates = (
-        await tx.conn.execute(
-            select(carts.c.id)
-            .where(*idle_carts, exists().where(cart_lines.c.cart_id == carts.c.id))
-            .order_by(carts.c.updated_at, carts.c.id)
-            .limit(limit)
-        )
-    ).scalars().all()
+
+
+async def idle_carts(tx: Tx, cutoff: dt.datetime, limit: int) -> list[str]:
+    """Open carts with lines, untouched since ``cutoff`` and not yet reported (oldest first)."""
+    rows = await tx.conn.execute(
+        select(carts.c.id)
+        .where(*_idle(cutoff), exists().where(cart_lines.c.cart_id == carts.c.id))
+        .order_by(carts.c.updated_at, carts.c.id)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def claim_abandoned(tx: Tx, idle: dt.timedelta, limit: int) -> tuple[list[str], int]:
+    """Mark up to ``limit`` idle carts abandoned (in id order).
+
+    Returns the ids this transaction won and how many candidates it saw. Another
+    sweeper may have seen the same candidates: the condition, re-checked under the
+    row lock, lets only one of them claim each cart.
+    """
+    cutoff = tx.now - idle
+    candidates = await idle_carts(tx, cutoff, limit)
     won = []
     for cart_id in sorted(candidates):  # one lock order for every sweeper
         result = await tx.conn.execute(
-            update(carts).where(carts.c.id == cart_id, *idle_carts).values(abandoned_at=tx.now)
+            update(carts).where(carts.c.id == cart_id, *_idle(cutoff)).values(abandoned_at=tx.now)
         )
         if result.rowcount:  # type: ignore[attr-defined]
             won.append(cart_id)
@@ -153,3 +163,25 @@ def _store_payload(
         "available": available,
         "has_everything": all(available[sku] >= n for sku, n in wanted.items()),
     }
+
+
+class AbandonmentCalls(CartBase):
+    """The abandonment sweep of ``CartService``."""
+
+    async def sweep_abandoned(self, *, idle: dt.timedelta | None = None, limit: int = 100) -> int:
+        """Emit ``cart.abandoned`` once for each open cart with lines untouched for ``idle``
+        (default ``[carts] abandon_after_minutes``); returns how many this call emitted."""
+        wait = self.settings.abandon_after if idle is None else idle
+        if not isinstance(wait, dt.timedelta) or wait.total_seconds() <= 0:
+            raise InvalidInput("must be a positive duration", field="idle")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput("must be a positive integer", field="limit")
+        emitted = 0
+        while True:
+            async with self._uow() as tx:
+                won, seen = await claim_abandoned(tx, wait, limit)
+                for found in won:
+                    tx.emit("cart.abandoned", await abandoned_payload(tx, found))
+            emitted += len(won)
+            if seen < limit:
+                return emitted

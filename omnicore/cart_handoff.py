@@ -21,11 +21,21 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
+from omnicore.cart_base import CartBase
 from omnicore.cart_continuity import switch_channel
 from omnicore.cart_holds import StockWork
-from omnicore.cart_models import CartStatus, Handoff
-from omnicore.cart_state import add_trail, cart_row, channel_for, check_actor
-from omnicore.channels import ChannelKind
+from omnicore.cart_models import Cart, CartStatus, Handoff
+from omnicore.cart_state import (
+    add_trail,
+    cart_payload,
+    cart_row,
+    channel_for,
+    check_actor,
+    check_version,
+    claim,
+    reload,
+)
+from omnicore.channels import Channel, ChannelKind
 from omnicore.errors import Forbidden, InvalidInput
 from omnicore.store.tables import carts
 
@@ -84,7 +94,7 @@ def check_associate(associate: object) -> str:
     return checked
 
 
-async def take_over(
+async def take_over_cart(
     tx: Tx, stock: StockWork, *, code: object, cart_id: object, channel_code: object,
     associate: object,
 ) -> tuple[Any, str]:
@@ -127,3 +137,58 @@ async def take_over(
     await switch_channel(tx, stock, row, channel)
     await add_trail(tx, row.id, channel.code, "handed_off", who)
     return row, previous
+
+
+class HandoffCalls(CartBase):
+    """The hand-off calls of ``CartService``."""
+
+    async def handoff_code(self, cart_id: str, *, version: int) -> Handoff:
+        """A single-use code (8 characters, valid ``[carts] handoff_code_minutes``) the
+        customer shows an associate; replaces an earlier one."""
+        checked = check_version(version)
+
+        async def work(tx: Tx, stock: StockWork) -> Handoff:
+            row = await claim(tx, cart_id, checked)
+            handoff = await issue_code(tx, row, self.settings.handoff_ttl)
+            cart = await reload(tx, row.id)
+            tx.emit("cart.updated", cart_payload(cart, change="handoff_offered", actor=None,
+                                                 handoff_expires_at=handoff.expires_at.isoformat()))
+            return handoff
+
+        return await self._run(work)
+
+    async def allow_handoff(self, cart_id: str, *, version: int, allowed: bool = True) -> Cart:
+        """The customer consents (for ``handoff_code_minutes``) to an associate taking the
+        cart over without a code; ``allowed=False`` withdraws consent and any code."""
+        if not isinstance(allowed, bool):
+            raise InvalidInput("must be true or false", field="allowed")
+
+        async def apply(tx: Tx, stock: StockWork, row: Any, current: Channel) -> None:
+            values: dict[str, Any] = {"handoff_consent": allowed}
+            if allowed:
+                values["handoff_expires_at"] = tx.now + self.settings.handoff_ttl
+            else:
+                values.update(handoff_code=None, handoff_expires_at=None)
+            await tx.conn.execute(update(carts).where(carts.c.id == row.id).values(**values))
+
+        change = "handoff_allowed" if allowed else "handoff_withdrawn"
+        return await self._change(cart_id, version, None, None, change, apply)
+
+    async def take_over(
+        self, *, code: str | None = None, cart_id: str | None = None, channel: str,
+        associate: str,
+    ) -> Cart:
+        """An associate on a ``store`` channel takes the cart over, with the customer's
+        code (single use) or consent; else ``Forbidden`` (``code``; ``channel`` for a
+        channel that is not a store). The cart moves to the store channel (trail
+        ``handed_off``, actor = the associate); emits ``cart.handed_off``."""
+        async def work(tx: Tx, stock: StockWork) -> Cart:
+            row, previous = await take_over_cart(
+                tx, stock, code=code, cart_id=cart_id, channel_code=channel, associate=associate
+            )
+            cart = await reload(tx, row.id)
+            tx.emit("cart.handed_off", cart_payload(cart, associate=associate,
+                                                    previous_channel=previous))
+            return cart
+
+        return await self._run(work)

@@ -15,18 +15,16 @@ docs/carts.md.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, update
-from sqlalchemy.exc import DBAPIError
 
 from omnicore import cart_lines as lines_
-from omnicore.cart_abandonment import abandoned_payload, claim_abandoned
-from omnicore.cart_continuity import merge_carts, open_cart_of, rehold_for, switch_channel
-from omnicore.cart_handoff import issue_code, take_over
-from omnicore.cart_holds import Contention, StockWork
+from omnicore.cart_abandonment import AbandonmentCalls
+from omnicore.cart_continuity import merge_carts, open_cart_of, rehold_for
+from omnicore.cart_handoff import HandoffCalls
+from omnicore.cart_holds import StockWork
 from omnicore.cart_models import (
     Cart,
     CartLine,
@@ -50,16 +48,15 @@ from omnicore.cart_state import (
     reload,
     resolve_merged,
 )
-from omnicore.channels import Channel, ChannelKind, get_channel
+from omnicore.channels import Channel, get_channel
 from omnicore.customer_identity import resolve
-from omnicore.errors import Conflict, Forbidden, InvalidInput, NotFound, OutOfStock
+from omnicore.errors import Conflict, InvalidInput, NotFound
 from omnicore.pricing import Totals
 from omnicore.pricing import validate as validate_cart
 from omnicore.promotion_rules import normalise_code
 from omnicore.store.tables import carts
 
 if TYPE_CHECKING:
-    from omnicore.commerce import Commerce
     from omnicore.money import Money
     from omnicore.store.uow import Tx
 
@@ -74,44 +71,14 @@ __all__ = [
     "TrailEntry",
 ]
 
-T = TypeVar("T")
-ATTEMPTS = 8
 CODES_FIELD = "discount_codes"
 MAX_NOTE = 2000
 MAX_ATTRIBUTES = 50
 _UNSET: Any = object()
 
 
-def _retryable(exc: DBAPIError) -> bool:
-    """A PostgreSQL deadlock or serialization failure: the transaction may simply rerun."""
-    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return state in ("40P01", "40001")
-
-
-class CartService:
+class CartService(HandoffCalls, AbandonmentCalls):
     """Carts: lines and their stock holds, channels, sign-in merges, hand-off, abandonment."""
-
-    def __init__(self, commerce: Commerce) -> None:
-        self._commerce = commerce
-        self._uow = commerce.uow
-        self.settings = CartSettings.from_config(commerce.config.extra)
-
-    async def _run(self, work: Callable[[Tx, StockWork], Awaitable[T]]) -> T:
-        """Run ``work`` in one transaction, again when stock moved under it."""
-        for attempt in range(ATTEMPTS):
-            try:
-                async with self._uow() as tx:
-                    stock = StockWork(tx, self.settings.low_threshold)
-                    result = await work(tx, stock)
-                    await stock.finish()
-                    return result
-            except Contention:
-                continue
-            except DBAPIError as exc:
-                if attempt + 1 < ATTEMPTS and _retryable(exc):
-                    continue
-                raise
-        raise OutOfStock("the stock of this cart is selling too fast to hold: try again")
 
     # -- creating and reading ----------------------------------------------------------------
 
@@ -170,35 +137,6 @@ class CartService:
             return None if row is None else await load_cart(tx, row)
 
     # -- lines --------------------------------------------------------------------------------
-
-    async def _change(
-        self, cart_id: str, version: object, channel: str | None, actor: object, change: str,
-        apply: Callable[[Tx, StockWork, Any, Channel], Awaitable[None]],
-    ) -> Cart:
-        checked, who = check_version(version), check_actor(actor)
-
-        async def work(tx: Tx, stock: StockWork) -> Cart:
-            row = await claim(tx, cart_id, checked)
-            current = await get_channel(tx, row.channel_code)
-            if channel is not None and channel != row.channel_code:
-                current = await self._switch(tx, stock, row, channel, who)
-            await apply(tx, stock, row, current)
-            cart = await reload(tx, row.id)
-            tx.emit("cart.updated", cart_payload(cart, change=change, actor=who))
-            return cart
-
-        return await self._run(work)
-
-    async def _switch(
-        self, tx: Tx, stock: StockWork, row: Any, code: str, actor: str | None
-    ) -> Channel:
-        target = await channel_for(tx, code)
-        if target.kind is ChannelKind.STORE:
-            raise Forbidden("a store channel takes a cart over with take_over (the customer's "
-                            "code or consent)", field="channel")
-        await switch_channel(tx, stock, row, target)
-        await add_trail(tx, row.id, target.code, "resumed", actor)
-        return target
 
     async def add_lines(
         self, cart_id: str, lines: list[Mapping[str, Any]], *, version: int,
@@ -423,77 +361,6 @@ class CartService:
 
         return await self._run(work)
 
-    # -- hand-off to a store associate --------------------------------------------------------
-
-    async def handoff_code(self, cart_id: str, *, version: int) -> Handoff:
-        """A single-use code (8 characters, valid ``[carts] handoff_code_minutes``) the
-        customer shows an associate; replaces an earlier one."""
-        checked = check_version(version)
-
-        async def work(tx: Tx, stock: StockWork) -> Handoff:
-            row = await claim(tx, cart_id, checked)
-            handoff = await issue_code(tx, row, self.settings.handoff_ttl)
-            cart = await reload(tx, row.id)
-            tx.emit("cart.updated", cart_payload(cart, change="handoff_offered", actor=None,
-                                                 handoff_expires_at=handoff.expires_at.isoformat()))
-            return handoff
-
-        return await self._run(work)
-
-    async def allow_handoff(self, cart_id: str, *, version: int, allowed: bool = True) -> Cart:
-        """The customer consents (for ``handoff_code_minutes``) to an associate taking the
-        cart over without a code; ``allowed=False`` withdraws consent and any code."""
-        if not isinstance(allowed, bool):
-            raise InvalidInput("must be true or false", field="allowed")
-        values: dict[str, Any] = {"handoff_consent": allowed}
-        if not allowed:
-            values.update(handoff_code=None, handoff_expires_at=None)
-
-        async def apply(tx: Tx, stock: StockWork, row: Any, current: Channel) -> None:
-            if allowed:
-                values["handoff_expires_at"] = tx.now + self.settings.handoff_ttl
-            await tx.conn.execute(update(carts).where(carts.c.id == row.id).values(**values))
-
-        change = "handoff_allowed" if allowed else "handoff_withdrawn"
-        return await self._change(cart_id, version, None, None, change, apply)
-
-    async def take_over(
-        self, *, code: str | None = None, cart_id: str | None = None, channel: str,
-        associate: str,
-    ) -> Cart:
-        """An associate on a ``store`` channel takes the cart over, with the customer's
-        code (single use) or consent; else ``Forbidden`` (``code``; ``channel`` for a
-        channel that is not a store). The cart moves to the store channel (trail
-        ``handed_off``, actor = the associate); emits ``cart.handed_off``."""
-        async def work(tx: Tx, stock: StockWork) -> Cart:
-            row, previous = await take_over(tx, stock, code=code, cart_id=cart_id,
-                                            channel_code=channel, associate=associate)
-            cart = await reload(tx, row.id)
-            tx.emit("cart.handed_off", cart_payload(cart, associate=associate,
-                                                    previous_channel=previous))
-            return cart
-
-        return await self._run(work)
-
-    # -- abandonment --------------------------------------------------------------------------
-
-    async def sweep_abandoned(self, *, idle: dt.timedelta | None = None, limit: int = 100) -> int:
-        """Emit ``cart.abandoned`` once for each open cart with lines untouched for ``idle``
-        (default ``[carts] abandon_after_minutes``); returns how many this call emitted."""
-        wait = self.settings.abandon_after if idle is None else idle
-        if not isinstance(wait, dt.timedelta) or wait.total_seconds() <= 0:
-            raise InvalidInput("must be a positive duration", field="idle")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInput("must be a positive integer", field="limit")
-        emitted = 0
-        while True:
-            async with self._uow() as tx:
-                won, seen = await claim_abandoned(tx, wait, limit)
-                for found in won:
-                    tx.emit("cart.abandoned", await abandoned_payload(tx, found))
-            emitted += len(won)
-            if seen < limit:
-                return emitted
 
 
 def _attributes(value: object) -> dict[str, str]:

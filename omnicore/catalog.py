@@ -45,12 +45,15 @@ def _unique_skus(_: object, attribute: attrs.Attribute[Any], value: list[Variant
     barcodes: set[str] = set()
     for index, variant in enumerate(value):
         if variant.sku in seen:
-            raise InvalidInput(f"SKU {variant.sku!r} is listed twice", field=f"variants[{index}].sku")
+            raise InvalidInput(
+                f"SKU {variant.sku!r} is listed twice", field=f"variants[{index}].sku"
+            )
         seen.add(variant.sku)
         if variant.barcode is not None:  # else the unique index fails with an IntegrityError
             if variant.barcode in barcodes:
-                raise InvalidInput(f"barcode {variant.barcode} is listed twice",
-                                   field=f"variants[{index}].barcode")
+                raise InvalidInput(
+                    f"barcode {variant.barcode} is listed twice", field=f"variants[{index}].barcode"
+                )
             barcodes.add(variant.barcode)
 
 
@@ -124,7 +127,7 @@ class CatalogService:
         self._uow = uow
 
     async def save_product(self, product: Product | Mapping[str, Any]) -> Product:
-        """Create or update a product by ``handle``; emits ``product.created`` / ``product.updated``.
+        """Create or update a product by ``handle`` (``product.created`` / ``product.updated``).
 
         Variants are upserted by SKU; variants not listed are kept. A SKU that
         belongs to another product raises ``Conflict`` naming ``variants[i].sku``.
@@ -134,8 +137,7 @@ class CatalogService:
     async def save_products(self, items: Iterable[Product | Mapping[str, Any]]) -> list[Product]:
         """Save many products in one transaction: all of them or none."""
         parsed = [
-            item if isinstance(item, Product) else structure(dict(item), Product)
-            for item in items
+            item if isinstance(item, Product) else structure(dict(item), Product) for item in items
         ]
         async with self._uow() as tx:
             return [await _save_one(tx, product) for product in parsed]
@@ -150,7 +152,9 @@ class CatalogService:
         """One product by handle or by the SKU of one of its variants."""
         async with self._uow.read() as tx:
             if handle is not None:
-                row = (await tx.conn.execute(select(products).where(products.c.handle == handle))).first()
+                row = (
+                    await tx.conn.execute(select(products).where(products.c.handle == handle))
+                ).first()
                 if row is None:
                     raise NotFound(f"no product {handle!r}", field="handle")
             elif sku is not None:
@@ -181,8 +185,10 @@ class CatalogService:
             escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             like = f"%{escaped}%"
             statement = statement.where(
-                or_(products.c.title.ilike(like, escape="\\"),
-                    products.c.handle.ilike(like, escape="\\"))
+                or_(
+                    products.c.title.ilike(like, escape="\\"),
+                    products.c.handle.ilike(like, escape="\\"),
+                )
             )
         async with self._uow.read() as tx:
             rows = (await tx.conn.execute(statement)).all()
@@ -190,7 +196,9 @@ class CatalogService:
         end = _encode_cursor(items[-1].handle) if items else None
         return Page(items, end, len(rows) > first)
 
-    async def prices_for(self, skus: Sequence[str], *, currency: str, channel: str | None = None) -> dict[str, Price]:
+    async def prices_for(
+        self, skus: Sequence[str], *, currency: str, channel: str | None = None
+    ) -> dict[str, Price]:
         """The price of each SKU for a channel: its own list first, else the default."""
         async with self._uow.read() as tx:
             return await prices_for(tx, skus, currency=currency, channel=channel)
@@ -225,7 +233,9 @@ async def _save_one(tx: Tx, product: Product) -> Product:
     for sku, owner in owners:
         if owner != product_id:
             index = skus.index(sku)
-            raise Conflict(f"SKU {sku!r} belongs to another product", field=f"variants[{index}].sku")
+            raise Conflict(
+                f"SKU {sku!r} belongs to another product", field=f"variants[{index}].sku"
+            )
     barcodes = [v.barcode for v in product.variants if v.barcode]
     if barcodes:
         clashes = (
@@ -236,15 +246,29 @@ async def _save_one(tx: Tx, product: Product) -> Product:
         for other_sku, barcode in clashes:
             if other_sku not in skus:
                 index = next(i for i, v in enumerate(product.variants) if v.barcode == barcode)
-                raise Conflict(f"barcode {barcode} is used by {other_sku}", field=f"variants[{index}].barcode")
+                raise Conflict(
+                    f"barcode {barcode} is used by {other_sku}", field=f"variants[{index}].barcode"
+                )
     row = _product_row(product, product_id, tx.now)
-    await upsert(tx.conn, products, [row], ["handle"], update=[c for c in row if c not in ("id", "handle", "created_at")])
+    await upsert(
+        tx.conn,
+        products,
+        [row],
+        ["handle"],
+        update=[c for c in row if c not in ("id", "handle", "created_at")],
+    )
     await upsert(
         tx.conn,
         variants,
         [
-            {"sku": v.sku, "product_id": product_id, "title": v.title, "attributes": v.attributes,
-             "barcode": v.barcode, "position": i}
+            {
+                "sku": v.sku,
+                "product_id": product_id,
+                "title": v.title,
+                "attributes": v.attributes,
+                "barcode": v.barcode,
+                "position": i,
+            }
             for i, v in enumerate(product.variants)
         ],
         ["sku"],
@@ -280,9 +304,13 @@ async def set_prices(tx: Tx, items: Sequence[Price]) -> None:
         tx.conn,
         prices,
         [
-            {"sku": p.sku, "currency": p.amount.currency, "channel_code": p.channel or "",
-             "amount_minor": p.amount.minor_units,
-             "compare_at_minor": p.compare_at.minor_units if p.compare_at else None}
+            {
+                "sku": p.sku,
+                "currency": p.amount.currency,
+                "channel_code": p.channel or "",
+                "amount_minor": p.amount.minor_units,
+                "compare_at_minor": p.compare_at.minor_units if p.compare_at else None,
+            }
             for p in items
         ],
         ["sku", "currency", "channel_code"],
@@ -299,7 +327,8 @@ async def prices_for(
         chunk = list(skus[start : start + 500])
         rows = await tx.conn.execute(
             select(prices).where(
-                prices.c.sku.in_(chunk), prices.c.currency == currency,
+                prices.c.sku.in_(chunk),
+                prices.c.currency == currency,
                 prices.c.channel_code.in_(lists),
             )
         )
@@ -310,8 +339,11 @@ async def prices_for(
                 sku=row.sku,
                 amount=Money.from_minor_units(row.amount_minor, currency),
                 channel=row.channel_code or None,
-                compare_at=(Money.from_minor_units(row.compare_at_minor, currency)
-                            if row.compare_at_minor is not None else None),
+                compare_at=(
+                    Money.from_minor_units(row.compare_at_minor, currency)
+                    if row.compare_at_minor is not None
+                    else None
+                ),
             )
     return found
 
@@ -330,8 +362,14 @@ async def _load(tx: Tx, rows: Sequence[Any]) -> list[Product]:
         by_product[v.product_id].append(Variant(v.sku, v.title, dict(v.attributes), v.barcode))
     return [
         Product(
-            handle=r.handle, title=r.title, variants=by_product[r.id], description=r.description,
-            family=r.family, attributes=dict(r.attributes), images=list(r.images), id=r.id,
+            handle=r.handle,
+            title=r.title,
+            variants=by_product[r.id],
+            description=r.description,
+            family=r.family,
+            attributes=dict(r.attributes),
+            images=list(r.images),
+            id=r.id,
         )
         for r in rows
     ]

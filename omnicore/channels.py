@@ -52,7 +52,9 @@ def _currency(_: object, attribute: attrs.Attribute[Any], value: object) -> None
     validate_currency(value, attribute.name)
 
 
-def _unique_locations(_: object, attribute: attrs.Attribute[Any], value: list[ChannelLocation]) -> None:
+def _unique_locations(
+    _: object, attribute: attrs.Attribute[Any], value: list[ChannelLocation]
+) -> None:
     seen = set()
     for index, entry in enumerate(value):
         if entry.location in seen:
@@ -117,15 +119,21 @@ class ChannelService:
             for index, entry in enumerate(channel.locations):
                 await get_location(tx, entry.location, field=f"locations[{index}].location")
             if channel.public_token is not None:
-                owner = (await tx.conn.execute(
-                    select(channels.c.code).where(channels.c.public_token == channel.public_token)
-                )).scalar()
+                owner = (
+                    await tx.conn.execute(
+                        select(channels.c.code).where(
+                            channels.c.public_token == channel.public_token
+                        )
+                    )
+                ).scalar()
                 if owner is not None and owner != channel.code:
                     raise Conflict("is used by another channel", field="public_token")
             else:
-                existing = (await tx.conn.execute(
-                    select(channels.c.public_token).where(channels.c.code == channel.code)
-                )).scalar()
+                existing = (
+                    await tx.conn.execute(
+                        select(channels.c.public_token).where(channels.c.code == channel.code)
+                    )
+                ).scalar()
                 channel = attrs.evolve(
                     channel, public_token=existing or f"pub_{secrets.token_urlsafe(24)}"
                 )
@@ -148,8 +156,12 @@ class ChannelService:
                 await tx.conn.execute(
                     insert(channel_locations),
                     [
-                        {"channel_code": channel.code, "location_code": c.location,
-                         "buffer": c.buffer, "priority": c.priority}
+                        {
+                            "channel_code": channel.code,
+                            "location_code": c.location,
+                            "buffer": c.buffer,
+                            "priority": c.priority,
+                        }
                         for c in channel.locations
                     ],
                 )
@@ -166,7 +178,9 @@ class ChannelService:
         """The active channel whose public token this is (the storefront API's key)."""
         async with self._uow.read() as tx:
             row = (
-                await tx.conn.execute(select(channels).where(channels.c.public_token == public_token))
+                await tx.conn.execute(
+                    select(channels).where(channels.c.public_token == public_token)
+                )
             ).first()
             if row is None or not row.active:
                 raise NotFound("unknown channel token", field="channel")
@@ -174,7 +188,9 @@ class ChannelService:
 
     async def list(self) -> list[Channel]:
         async with self._uow.read() as tx:
-            codes = (await tx.conn.execute(select(channels.c.code).order_by(channels.c.code))).scalars()
+            codes = (
+                await tx.conn.execute(select(channels.c.code).order_by(channels.c.code))
+            ).scalars()
             return [await get_channel(tx, code) for code in codes]
 
 
@@ -192,7 +208,9 @@ async def get_channel(tx: Tx, code: str, *, field: str = "channel") -> Channel:
         name=row.name,
         kind=ChannelKind(row.kind),
         currency=row.currency,
-        locations=[ChannelLocation(link.location_code, link.buffer, link.priority) for link in links],
+        locations=[
+            ChannelLocation(link.location_code, link.buffer, link.priority) for link in links
+        ],
         hold_ttl_seconds=row.hold_ttl_seconds,
         max_hold_ttl_seconds=row.max_hold_ttl_seconds,
         public_token=row.public_token,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,7 @@ def _weekly(_: object, attribute: attrs.Attribute[Any], value: dict[str, list[In
         if day not in WEEKDAYS:
             raise InvalidInput(f"{day!r} is not one of {', '.join(WEEKDAYS)}", field=attribute.name)
         ordered = sorted(intervals, key=lambda i: i.open)
-        for before, after in zip(ordered, ordered[1:], strict=False):
+        for before, after in itertools.pairwise(ordered):
             if after.open < before.close:
                 raise InvalidInput(f"intervals overlap on {day}", field=f"{attribute.name}.{day}")
 

@@ -42,7 +42,7 @@ def validate_currency(currency: object, field: str = "currency") -> str:
 
 
 def _to_decimal(value: object, field: str) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise InvalidInput("amounts must be Decimal, int or str, never float", field=field)
     if isinstance(value, Decimal):
         result = value

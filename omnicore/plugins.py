@@ -82,7 +82,9 @@ class PluginHost:
                 loaded = ep.load()
                 plugin = loaded() if inspect.isclass(loaded) else loaded
             except Exception as exc:
-                raise PluginError(f"failed to load entry point {ep.value}: {exc}", plugin=ep.name) from exc
+                raise PluginError(
+                    f"failed to load entry point {ep.value}: {exc}", plugin=ep.name
+                ) from exc
             self.register(plugin, name=ep.name)
 
     def register(self, plugin: object, *, name: str | None = None) -> str:
@@ -140,7 +142,7 @@ class PluginHost:
             raise PluginError(f"{type(exc).__name__}: {exc}", plugin=impl.plugin_name) from exc
 
     async def collect(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call every implementation of ``hook``; return ``(plugin, result)`` pairs, None dropped."""
+        """Call every implementation of ``hook``: ``(plugin, result)`` pairs, None dropped."""
         results = []
         for impl in self._impls(hook):
             value = await self._call_one(impl, kwargs)
@@ -199,7 +201,9 @@ class PluginHost:
             try:
                 impl.function(cli=cli)
             except Exception as exc:
-                raise PluginError(f"register_commands failed: {exc}", plugin=impl.plugin_name) from exc
+                raise PluginError(
+                    f"register_commands failed: {exc}", plugin=impl.plugin_name
+                ) from exc
 
     def routes(self, commerce: Commerce) -> list[Any]:
         """Routes contributed by plugins (``register_routes`` is synchronous)."""
@@ -209,7 +213,9 @@ class PluginHost:
                 contributed: Any = impl.function(**{n: commerce for n in impl.argnames})
                 found.extend(contributed or [])
             except Exception as exc:
-                raise PluginError(f"register_routes failed: {exc}", plugin=impl.plugin_name) from exc
+                raise PluginError(
+                    f"register_routes failed: {exc}", plugin=impl.plugin_name
+                ) from exc
         return found
 
     # -- outbox ----------------------------------------------------------------------------
@@ -225,4 +231,3 @@ class PluginHost:
             raise PluginError("is not loaded in this process", plugin=consumer)
         for impl in impls:
             await self._call_one(impl, {"event": event, "commerce": commerce})
-

@@ -28,7 +28,7 @@ _converter = make_converter(detailed_validation=True, forbid_extra_keys=True)
 
 
 def _structure_decimal(value: object, _: type) -> Decimal:
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, (float, bool)):
         raise InvalidInput("expected a decimal string or an integer, not a float")
     try:
         return Decimal(str(value))
@@ -151,11 +151,15 @@ def _problems(exc: BaseException, path: str) -> list[Problem]:
     if isinstance(exc, KeyError):
         return [Problem(path or None, "is required")]
     if isinstance(exc, ForbiddenExtraKeysError):
-        return [Problem(_join(path, f".{name}"), "is not a known field")
-                for name in sorted(exc.extra_fields)]
+        return [
+            Problem(_join(path, f".{name}"), "is not a known field")
+            for name in sorted(exc.extra_fields)
+        ]
     if isinstance(exc, OmnicoreError):
         field = exc.field
-        inner_problems = exc.problems if isinstance(exc, InvalidInput) else [Problem(field, str(exc))]
+        inner_problems = (
+            exc.problems if isinstance(exc, InvalidInput) else [Problem(field, str(exc))]
+        )
         return [
             Problem(
                 _join(path, "." + p.field) if p.field and path else (p.field or path or None),
@@ -185,14 +189,23 @@ def structure(data: Any, cls: type[T], *, field: str = "") -> T:
                 exc.message, field=_join(field, "." + exc.field) if exc.field else field
             ) from None
         raise
-    except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError,
-            TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (
+        ClassValidationError,
+        IterableValidationError,
+        ForbiddenExtraKeysError,
+        TypeError,
+        ValueError,
+        KeyError,
+        AttributeError,
+    ) as exc:
         problems = _problems(exc, field)
         first = problems[0] if problems else Problem(field or None, "invalid input")
         if len(problems) <= 1:
             message = first.message  # str(error) adds the field in front
         else:
-            message = "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
+            message = "; ".join(
+                f"{p.field}: {p.message}" if p.field else p.message for p in problems
+            )
         raise InvalidInput(message, field=first.field, problems=problems) from None
 
 

@@ -41,7 +41,11 @@ async def write_events(
     if not events:
         return
     rows = [
-        {"topic": e.topic, "payload": json.dumps(e.payload, separators=(",", ":")), "created_at": now}
+        {
+            "topic": e.topic,
+            "payload": json.dumps(e.payload, separators=(",", ":")),
+            "created_at": now,
+        }
         for e in events
     ]
     if conn.dialect.name == "sqlite":
