@@ -16,4 +16,5 @@ BENCHMARKS = {
     "import_stock": "bench.import_stock",
     "stock_holds": "bench.stock_holds",
     "stock_reads": "bench.stock_reads",
+    "pricing": "bench.pricing",
 }

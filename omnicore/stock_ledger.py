@@ -315,18 +315,21 @@ async def set_levels(
     keys = sorted(wanted)
     current: dict[tuple[str, str], tuple[int, int, int]] = {}
     for start in range(0, len(keys), CHUNK):
-        # Lock the existing levels (in key order, like every other writer) so that a
-        # concurrent hold or count cannot slip between this read and the write below.
-        await tx.conn.execute(
-            select(stock_levels.c.sku)
-            .where(
-                tuple_(stock_levels.c.sku, stock_levels.c.location_code).in_(
-                    keys[start : start + CHUNK]
-                )
-            )
-            .order_by(stock_levels.c.sku, stock_levels.c.location_code)
-            .with_for_update()
+        chunk = keys[start : start + CHUNK]
+        # ``sku IN`` lets SQLite use the primary key; the pair filter is exact.
+        in_chunk = (
+            stock_levels.c.sku.in_({sku for sku, _ in chunk}),
+            tuple_(stock_levels.c.sku, stock_levels.c.location_code).in_(chunk),
         )
+        if tx.conn.dialect.name == "postgresql":
+            # Lock the existing levels (in key order, like every other writer) so that a
+            # concurrent hold or count cannot slip between this read and the write below.
+            await tx.conn.execute(
+                select(stock_levels.c.sku)
+                .where(*in_chunk)
+                .order_by(stock_levels.c.sku, stock_levels.c.location_code)
+                .with_for_update()
+            )
         rows = await tx.conn.execute(
             select(
                 stock_levels.c.sku,
@@ -334,11 +337,7 @@ async def set_levels(
                 stock_levels.c.on_hand,
                 stock_levels.c.safety_stock,
                 active_reserved(tx.now).label("held"),
-            ).where(
-                tuple_(stock_levels.c.sku, stock_levels.c.location_code).in_(
-                    keys[start : start + CHUNK]
-                )
-            )
+            ).where(*in_chunk)
         )
         for row in rows:
             current[(row.sku, row.location_code)] = (row.on_hand, row.safety_stock, int(row.held))

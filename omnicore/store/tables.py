@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from omnicore.store.types import BigId, UTCDateTime
@@ -199,6 +200,13 @@ outbox_deliveries = Table(
     Column("delivered_at", UTCDateTime, nullable=True),
     UniqueConstraint("event_id", "consumer"),
     Index("ix_outbox_deliveries_due", "status", "consumer", "next_attempt_at"),
+    # Claims walk pending rows in id order; without this index they scan delivered ones too.
+    Index(
+        "ix_outbox_deliveries_pending",
+        "id",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
 )
 
 # -- customers: the single customer view ---------------------------------------------------------
