@@ -78,10 +78,10 @@ def _not_open(row: Any) -> Conflict:
     return Conflict(f"the cart is {row.status} and can no longer change", field="cart_id")
 
 
-async def claim(tx: Tx, cart_id: object, version: int | None, **values: Any) -> Any:
+async def claim(tx: Tx, cart_id: object, version: int | None) -> Any:
     """Bump the version of an open cart read at ``version`` (any version when None).
 
-    Writes ``values`` with it; returns the updated row. ``Conflict`` (``version``)
+    Returns the updated row. ``Conflict`` (``version``)
     when another change came first, ``Conflict`` (``cart_id``) when the cart is
     merged or completed, ``NotFound`` when there is no such cart.
     """
@@ -93,7 +93,7 @@ async def claim(tx: Tx, cart_id: object, version: int | None, **values: Any) -> 
     result = await tx.conn.execute(
         update(carts)
         .where(*conditions)
-        .values(version=carts.c.version + 1, updated_at=tx.now, abandoned_at=None, **values)
+        .values(version=carts.c.version + 1, updated_at=tx.now, abandoned_at=None)
     )
     row = await cart_row(tx, cart_id)
     if not result.rowcount:  # type: ignore[attr-defined]

@@ -52,9 +52,13 @@ async def test_create_refuses_bad_input(
 
 
 async def test_get_an_unknown_cart(shop: Commerce) -> None:
-    with pytest.raises(NotFound) as caught:
-        await shop.carts.get("cart_guess")
-    assert caught.value.field == "cart_id"
+    for call in (shop.carts.get("cart_guess"), shop.carts.refresh("cart_guess"),
+                 shop.carts.resume("cart_guess", channel="app"),
+                 shop.carts.add_lines("cart_guess", [{"sku": "TEE-M", "quantity": 1}],
+                                      version=1)):
+        with pytest.raises(NotFound) as caught:
+            await call
+        assert caught.value.field == "cart_id"
 
 
 async def test_adding_lines_holds_their_units_for_the_channel_ttl(
@@ -332,7 +336,8 @@ async def test_note_and_attributes(shop: Commerce) -> None:
                                    version=1)
     assert (cart.note, cart.attributes, cart.version) == ("gift wrap", {"gift": "yes"}, 2)
     before = await snapshot(shop, cart.id)
-    for kwargs, field in (({"note": "x" * 2001}, "note"), ({"attributes": {"a": 1}}, "attributes.a"),
+    for kwargs, field in (({"note": "x" * 2001}, "note"),
+                          ({"attributes": {"a": 1}}, "attributes.a"),
                           ({"attributes": ["a"]}, "attributes")):
         with pytest.raises(InvalidInput) as caught:
             await shop.carts.update(cart.id, version=2, **kwargs)
