@@ -59,8 +59,11 @@ class Database:
 
     def _create_engine(self, pool_size: int) -> AsyncEngine:
         if not self.is_sqlite:
+            # No pre-ping: it costs a round trip on every transaction. A connection that
+            # died with a server restart fails one statement, and SQLAlchemy then
+            # invalidates the whole pool; connections are also recycled hourly.
             return create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
             )
         database = self.url.database
         if database and database != ":memory:":
