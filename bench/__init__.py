@@ -17,4 +17,5 @@ BENCHMARKS = {
     "stock_holds": "bench.stock_holds",
     "stock_reads": "bench.stock_reads",
     "pricing": "bench.pricing",
+    "customers": "bench.customers",
 }
