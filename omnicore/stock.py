@@ -540,14 +540,16 @@ class StockService:
             figures = await level_figures(tx, list(skus), [link.location for link in links])
         result = {}
         for sku in skus:
-            per_location = [
-                LocationAvailability(
-                    link.location,
-                    channel_share(figures.get((sku, link.location)), link.buffer),
-                    figures[(sku, link.location)].on_hand if (sku, link.location) in figures else 0,
+            per_location = []
+            for link in links:
+                level = figures.get((sku, link.location))
+                per_location.append(
+                    LocationAvailability(
+                        link.location,
+                        channel_share(level, link.buffer),
+                        level.on_hand if level is not None else 0,
+                    )
                 )
-                for link in links
-            ]
             result[sku] = ChannelAvailability(
                 sku, chosen.code, sum(p.available for p in per_location), per_location
             )
