@@ -48,7 +48,13 @@ from omnicore.stock_models import (
     StockLevel,
     Transfer,
 )
-from omnicore.store.tables import stock_levels, stock_movements, stock_thresholds, stock_transfers
+from omnicore.store.tables import (
+    locations,
+    stock_levels,
+    stock_movements,
+    stock_thresholds,
+    stock_transfers,
+)
 from omnicore.upsert import upsert
 
 if TYPE_CHECKING:
@@ -536,7 +542,18 @@ class StockService:
         """The bulk form of ``availability``: one query for many SKUs."""
         async with self._uow.read() as tx:
             chosen = await get_channel(tx, channel)
-            links = chosen.ordered_locations()
+            # an inactive location sells nothing: the same rule as ``hold``
+            active = set(
+                (
+                    await tx.conn.execute(
+                        select(locations.c.code).where(
+                            locations.c.code.in_([link.location for link in chosen.locations]),
+                            locations.c.active.is_(True),
+                        )
+                    )
+                ).scalars()
+            )
+            links = [link for link in chosen.ordered_locations() if link.location in active]
             figures = await level_figures(tx, list(skus), [link.location for link in links])
         result = {}
         for sku in skus:

@@ -14,7 +14,7 @@ from omnicore.geo import GeoPoint, distance_km
 from omnicore.locations import Capability, location_from_row
 from omnicore.stock_figures import channel_share, level_figures
 from omnicore.stock_models import NearbyLocation
-from omnicore.store.tables import locations
+from omnicore.store.tables import channel_locations, locations
 
 if TYPE_CHECKING:
     from omnicore.store.uow import Tx
@@ -50,8 +50,10 @@ async def nearby(
     min_lat, max_lat, min_lng, max_lng = bounding_box(near, radius_km)
     rows = (
         await tx.conn.execute(
-            select(locations).where(
-                locations.c.code.in_(list(links)),
+            select(locations.c.code, locations.c.lat, locations.c.lng)
+            .join(channel_locations, channel_locations.c.location_code == locations.c.code)
+            .where(
+                channel_locations.c.channel_code == channel.code,
                 locations.c.active.is_(True),
                 locations.c.lat.between(min_lat, max_lat),
                 locations.c.lng.between(min_lng, max_lng),
@@ -78,7 +80,15 @@ async def nearby(
     answers.sort(key=lambda a: (a[0], a[1], a[2].code))
     result = []
     now = tx.now
-    for _, distance, row, quantities, serves_all in answers[:limit]:
+    chosen = answers[:limit]
+    full = {
+        row.code: row
+        for row in await tx.conn.execute(
+            select(locations).where(locations.c.code.in_([a[2].code for a in chosen]))
+        )
+    }
+    for _, distance, light, quantities, serves_all in chosen:
+        row = full[light.code]
         location = location_from_row(row)
         open_now = location.hours.is_open(now, location.timezone)
         next_opening = location.hours.next_opening(now, location.timezone)
