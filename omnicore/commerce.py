@@ -28,7 +28,8 @@ from omnicore.outbox import Dispatcher, OutboxService
 from omnicore.plugins import PluginHost
 from omnicore.pricing_service import PricingService
 from omnicore.promotions import PromotionService
-from omnicore.stock import DEFAULT_LOW_THRESHOLD, StockService
+from omnicore.stock import StockService
+from omnicore.stock_base import DEFAULT_LOW_THRESHOLD
 from omnicore.store.database import Database
 from omnicore.store.migrate import ensure_schema
 from omnicore.store.uow import UnitOfWork
