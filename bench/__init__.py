@@ -18,4 +18,6 @@ BENCHMARKS = {
     "stock_reads": "bench.stock_reads",
     "pricing": "bench.pricing",
     "customers": "bench.customers",
+    "sourcing": "bench.sourcing",
+    "checkout": "bench.checkout",
 }

@@ -3,20 +3,24 @@
 **1. ``customers.view``** on a fresh SQLite file and a fresh PostgreSQL database
 (``omnicore_bench_*``, dropped afterwards). Untimed set-up through the public API
 (``catalog.save_products``, ``locations.save``, ``channels.save``,
-``stock.set_levels``, ``customers.*``, ``carts.*``), with a clock that steps a few
-hours per transaction so the events spread over ~6 months:
+``stock.set_levels``, ``customers.*``, ``carts.*``, ``checkout``,
+``orders.import_external``), with a clock that steps a few hours per transaction
+so the events spread over ~6 months:
 
 - ``--customers-skus`` SKUs (100: 20 products of 5 sizes, in 6 families), a
   warehouse and 5 stores, channels ``web``, ``app``, ``store`` and ``marketplace``;
 - one customer with an e-mail and a phone, 2 addresses, 8 consent decisions on
-  the 4 contact channels, an open cart of 3 lines, and ``--customers-events``
+  the 4 contact channels, ``--customers-orders`` orders (50: a fifth web
+  checkouts, two fifths Amazon imports on ``marketplace``, two fifths till sales
+  imported from the POS on ``store``), an open cart of 3 lines, and ``--customers-events``
   activity events (500) over the 100 SKUs and the 4 channels: ~60% product
   views, 15% searches, 10% cart events, 5% store visits, 10% favourites added
   or removed (``add_favourite`` / ``remove_favourite``, which record their own
   event); a quarter of the events carry their own category;
 - ``--customers-others`` other customers (1,000) with ``--customers-other-events``
-  events each (100), inserted directly (same row shape as ``record_activity``),
-  so the activity table is not that one customer's alone. PostgreSQL then gets
+  events each (100) and one order each (the order row only), inserted directly
+  (same row shapes as ``record_activity`` and the importer), so the activity and
+  orders tables are not that one customer's alone. PostgreSQL then gets
   ``ANALYZE``, as autovacuum would within a minute of such a load.
 
 Timed: ``--customers-view-calls`` (200) sequential ``view(customer_id)`` after
@@ -32,7 +36,7 @@ kind ``email`` / ``phone``, source ``""``, not verified), then ``ANALYZE``.
 Timed: ``--customers-lookups`` (1,000) ``find("email", <as typed: mixed
 case>)`` of random existing customers, the same by phone (typed in national
 format, ``06 12 34 56 78``), and a few unknown e-mails (``NotFound``). The
-plans of the look-up's three queries (``EXPLAIN ANALYZE``) go in the notes.
+plan of the look-up's query (``EXPLAIN ANALYZE``) goes in the notes.
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ DOMAINS = ["gmail.com", "orange.fr", "free.fr", "hotmail.fr", "yahoo.fr", "lapos
 def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--customers-events", dest="customers_events", type=int, default=500,
                        help="activity events of the viewed customer (500)")
+    group.add_argument("--customers-orders", dest="customers_orders", type=int, default=50,
+                       help="orders of the viewed customer, of every channel (50)")
     group.add_argument("--customers-skus", dest="customers_skus", type=int, default=100,
                        help="SKUs of the catalog the activity is about (100)")
     group.add_argument("--customers-others", dest="customers_others", type=int, default=1000,
@@ -160,6 +166,7 @@ async def _seed_view(url: str, options: argparse.Namespace) -> tuple[str, dict[s
     from sqlalchemy import func, insert, select
 
     from omnicore import Commerce
+    from omnicore.store.order_tables import orders
     from omnicore.store.tables import customer_activity, customers
 
     rng = random.Random(SEED)
@@ -198,7 +205,10 @@ async def _seed_view(url: str, options: argparse.Namespace) -> tuple[str, dict[s
         } for start in range(0, len(skus), 5)]
         await commerce.catalog.save_products(products)
         await commerce.stock.set_levels(
-            [{"sku": sku, "location": "wh", "on_hand": 100} for sku in skus], source="bench")
+            [{"sku": sku, "location": code, "on_hand": 100} for sku in skus
+             for code in ("wh", STORES[0])], source="bench")
+        await commerce.catalog.set_prices(
+            [{"sku": sku, "amount": {"amount": "29.90", "currency": "EUR"}} for sku in skus])
 
         customer = await commerce.customers.create(
             email="Camille.Martin@Example.com", phone="06 12 34 56 78", first_name="Camille",
@@ -212,6 +222,7 @@ async def _seed_view(url: str, options: argparse.Namespace) -> tuple[str, dict[s
                                  ("post", False), ("email", False), ("email", True),
                                  ("sms", True), ("push", False)):
             await commerce.customers.set_consent(cid, contact, granted, source="bench")
+        made = await _seed_orders(commerce, cid, rng, skus, options.customers_orders)
         cart = await commerce.carts.create("web", customer_id=cid)
         await commerce.carts.add_lines(cart.id, [
             {"sku": sku, "quantity": q, "fulfilment": "ship"}
@@ -291,10 +302,63 @@ async def _seed_view(url: str, options: argparse.Namespace) -> tuple[str, dict[s
                 await tx.conn.execute(insert(customer_activity), batch)
             total = (await tx.conn.execute(
                 select(func.count()).select_from(customer_activity))).scalar()
+            # and one order each, so the orders table is not the viewed customer's alone
+            # (the order rows only: the view reads nothing else of an order)
+            await tx.conn.execute(insert(orders), [{
+                "id": f"ord_bench_{n:06d}", "number": f"B{n:06d}",
+                "channel_code": rng.choice(CHANNELS)[0], "customer_id": other,
+                "status": "completed", "currency": "EUR", "email": None, "phone": None,
+                "subtotal_minor": 2990, "discount_minor": 0, "shipping_minor": 0,
+                "adjustments_minor": 0, "total_minor": 2990, "source": "",
+                "external_id": None, "cart_id": None, "origin_channel": None,
+                "capture_policy": "immediate", "details": {},
+                "placed_at": now - dt.timedelta(minutes=rng.randrange(260_000)),
+                "updated_at": now,
+            } for n, other in enumerate(ids)])
+            order_rows = (await tx.conn.execute(
+                select(func.count()).select_from(orders))).scalar()
         if not commerce.db.is_sqlite:
             async with commerce.db.engine.begin() as conn:
                 await conn.exec_driver_sql("ANALYZE")
-    return cid, {"kinds": kinds, "favourites": len(favourites), "activity_rows": total}
+    return cid, {"kinds": kinds, "favourites": len(favourites), "activity_rows": total,
+                 "orders": made, "order_rows": order_rows}
+
+
+async def _seed_orders(commerce: Any, cid: str, rng: random.Random, skus: list[str],
+                       count: int) -> dict[str, int]:
+    """The customer's orders of every channel, through the public API: a fifth web
+    checkouts, two fifths Amazon imports (the buyer found by e-mail, then by the buyer
+    id), two fifths till sales imported from the POS (found by phone)."""
+    made = {"web": 0, "amazon": 0, "pos": 0}
+    for i in range(count):
+        sku = rng.choice(skus)
+        if i % 5 == 0:
+            cart = await commerce.carts.create("web", customer_id=cid)
+            cart = await commerce.carts.add_lines(
+                cart.id, [{"sku": sku, "quantity": 1, "fulfilment": "ship"}],
+                version=cart.version)
+            cart = await commerce.carts.set_delivery(cart.id, [{
+                "key": "home", "kind": "ship", "method": "standard",
+                "address": {"line1": "12 rue des Lilas", "city": "Paris",
+                            "postal_code": "75020", "country": "FR"}}], version=cart.version)
+            await commerce.checkout(cart.id, payments=[{"gateway": "manual"}],
+                                    idempotency_key=f"bench-{i}", customer_id=cid)
+            made["web"] += 1
+        elif i % 5 in (1, 2):
+            await commerce.orders.import_external(
+                "amazon", f"402-{i:07d}-0000000", channel="marketplace",
+                lines=[{"sku": sku, "quantity": 1, "unit_price": "29.90"}], shipping="3.90",
+                customer={"external_id": "AMZN1CAMILLE", "email": "Camille.Martin@Example.com"},
+                shipping_address={"line1": "12 rue des Lilas", "city": "Paris",
+                                  "postal_code": "75020", "country": "FR"})
+            made["amazon"] += 1
+        else:
+            await commerce.orders.import_external(
+                "square", f"SQ-{i:06d}", channel="store", fulfilled=True, location=STORES[0],
+                lines=[{"sku": sku, "quantity": 1, "unit_price": "29.90"}],
+                customer={"phone": "06 12 34 56 78"})
+            made["pos"] += 1
+    return made
 
 
 async def _measure_view(url: str, cid: str, options: argparse.Namespace) -> dict[str, Any]:
@@ -312,7 +376,7 @@ async def _measure_view(url: str, cid: str, options: argparse.Namespace) -> dict
         "times": times, "cpu": cpu, "statements": len(seen), "activity": len(activity),
         "viewed": len(view.recently_viewed), "categories": len(view.top_categories),
         "favourites": len(view.favourites), "carts": len(view.open_carts),
-        "orders": len(view.orders),
+        "orders": len(view.orders), "order_count": view.order_count,
     }
 
 
@@ -368,29 +432,26 @@ def _typed_phone(i: int) -> str:
     return " ".join(digits[k:k + 2] for k in range(0, 10, 2))
 
 
+# The statement ``customers.find`` sends (``customer_identity._FIND``), for EXPLAIN and for
+# the raw asyncpg comparison.
+FIND_SQL = (
+    "SELECT customers.*, held.kind, held.value, held.source, held.verified, held.created_at "
+    "FROM customer_identities AS found "
+    "JOIN customers ON customers.id = found.customer_id "
+    "JOIN customer_identities AS held ON held.customer_id = customers.id "
+    "WHERE found.kind = $1 AND found.source = $2 AND found.value = $3 ORDER BY held.id"
+)
+
+
 async def _explain(dsn: str, i: int) -> dict[str, list[str]]:
     import asyncpg
 
     conn = await asyncpg.connect(_plain_dsn(dsn), timeout=10)
     try:
-        owner = await conn.fetchval(
-            "SELECT customer_id FROM customer_identities WHERE kind = 'email' AND source = '' "
-            "AND value = $1", email_of(i))
-        queries = {
-            "identity → customer id (owner_of)":
-                "SELECT customer_identities.customer_id FROM customer_identities WHERE "
-                f"customer_identities.kind = 'email' AND customer_identities.source = '' AND "
-                f"customer_identities.value = '{email_of(i)}'",
-            "customer row (resolve)":
-                f"SELECT * FROM customers WHERE customers.id = '{owner}'",
-            "its identities (load_identities)":
-                "SELECT * FROM customer_identities WHERE customer_identities.customer_id = "
-                f"'{owner}' ORDER BY customer_identities.id",
-        }
-        plans = {}
-        for label, query in queries.items():
-            rows = await conn.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) {query}")
-            plans[label] = [r[0] for r in rows]
+        query = FIND_SQL.replace("$1", "'email'").replace("$2", "''").replace(
+            "$3", f"'{email_of(i)}'")
+        plans = {"identity → customer row and its identities (find)": [
+            r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) {query}")]}
         sizes = await conn.fetch(
             "SELECT relname, reltuples::bigint AS rows, "
             "pg_size_pretty(pg_total_relation_size(oid)) AS size FROM pg_class "
@@ -404,25 +465,18 @@ async def _explain(dsn: str, i: int) -> dict[str, list[str]]:
 
 async def _raw_queries(url: str, rng: random.Random, population: int,
                        options: argparse.Namespace) -> tuple[list[float], float]:
-    """The floor: find's three queries as asyncpg prepared statements on one connection
-    (no pool, no transaction, no SQLAlchemy, no normalisation)."""
+    """The floor: find's query as an asyncpg prepared statement on one connection
+    (no pool, no SQLAlchemy, no normalisation, no models)."""
     import asyncpg
 
     conn = await asyncpg.connect(_plain_dsn(url), timeout=10)
     try:
-        owner = await conn.prepare(
-            "SELECT customer_id FROM customer_identities WHERE kind = $1 AND source = $2 "
-            "AND value = $3")
-        row = await conn.prepare("SELECT * FROM customers WHERE id = $1")
-        identities = await conn.prepare(
-            "SELECT * FROM customer_identities WHERE customer_id = $1 ORDER BY id")
+        find = await conn.prepare(FIND_SQL)
 
-        async def three() -> None:
-            found = await owner.fetchval("email", "", email_of(rng.randint(1, population)))
-            await row.fetchrow(found)
-            await identities.fetch(found)
+        async def one() -> None:
+            await find.fetch("email", "", email_of(rng.randint(1, population)))
 
-        return await timed_calls(three, options.customers_lookups, options.customers_warmup)
+        return await timed_calls(one, options.customers_lookups, options.customers_warmup)
     finally:
         await conn.close()
 
@@ -500,7 +554,8 @@ def run(options: argparse.Namespace) -> Report:
                      if b.strip()]
     population = options.customers_population
     report = Report(NAME, params={
-        "events": options.customers_events, "skus": options.customers_skus,
+        "events": options.customers_events, "orders": options.customers_orders,
+        "skus": options.customers_skus,
         "others": options.customers_others, "other_events": options.customers_other_events,
         "view_calls": options.customers_view_calls, "warmup": options.customers_warmup,
         "view_backends": view_backends, "population": population,
@@ -514,7 +569,7 @@ def run(options: argparse.Namespace) -> Report:
 
     view_table = Table(
         f"customers.view of a customer with {options.customers_events} activity events "
-        "(one call at a time)",
+        f"and {options.customers_orders} orders (one call at a time)",
         ["database", "activity rows in table", "SQL statements / call", "calls", "p50 ms",
          "p99 ms", "client CPU ms/call", "target"])
     for backend in view_backends:
@@ -542,20 +597,24 @@ def run(options: argparse.Namespace) -> Report:
         report.notes.append(
             f"{backend}: set-up took {took:.1f} s (untimed); the customer has "
             f"{measured['activity']} events ({kinds}), {measured['favourites']} favourites, "
-            f"{measured['carts']} open cart; the view returned {measured['viewed']} recently "
-            f"viewed SKUs and {measured['categories']} top categories.")
+            f"{measured['carts']} open cart and {measured['order_count']} orders "
+            f"({', '.join(f'{k} {v}' for k, v in seeded['orders'].items())}; "
+            f"{seeded['order_rows']:,} rows in the orders table); the view returned "
+            f"{measured['viewed']} recently viewed SKUs, {measured['categories']} top "
+            f"categories and {measured['orders']} orders.")
     if view_backends:
         report.tables.append(view_table)
         report.notes.append(
             f"view: the customer's {options.customers_events} events span ~6 months, "
             f"{options.customers_skus} SKUs and {len(CHANNELS)} channels; the table also "
             f"holds {options.customers_others:,} other customers x "
-            f"{options.customers_other_events} events. **No orders**: omnicore has no orders "
-            "domain yet, so the issue's \"and 50 orders\" is not simulated — "
-            "`view_sections[\"orders\"]` is empty and the view's `orders` is `[]`; an orders "
-            "section will add its own query (or more) to each call. SQL statements counted by "
+            f"{options.customers_other_events} events and one order each. The customer's "
+            f"{options.customers_orders} orders come from every channel through the public "
+            "API: web checkouts, Amazon imports and POS till sales (`orders.import_external`); "
+            "the view lists them (newest 50, with the total count) in one query. "
+            "SQL statements counted by "
             "a `before_cursor_execute` listener: on SQLite that includes omnicore's `BEGIN`; "
-            "on PostgreSQL asyncpg's BEGIN / ROLLBACK are sent besides.")
+            "on PostgreSQL a read runs in autocommit (no BEGIN / ROLLBACK).")
 
     if population > 0:
         async def lookups() -> dict[str, Any]:
@@ -569,10 +628,10 @@ def run(options: argparse.Namespace) -> Report:
         for key, label in (("email", "find(\"email\", typed with capitals) — existing"),
                            ("phone", "find(\"phone\", \"06 12 34 56 78\") — existing"),
                            ("unknown", "find(\"email\", unknown) → NotFound"),
-                           ("empty", "for comparison: an empty `uow.read()` (pool checkout, "
-                            "BEGIN, ROLLBACK)"),
-                           ("raw", "for comparison: find's 3 queries as raw asyncpg prepared "
-                            "statements on one connection")):
+                           ("empty", "for comparison: an empty `uow.read()` (pool checkout "
+                            "and return)"),
+                           ("raw", "for comparison: find's query as a raw asyncpg prepared "
+                            "statement on one connection")):
             times, cpu = found[key]
             p50 = statistics.median(times)
             target = (f"p50 < {TARGET_FIND_P50_MS:.0f} ms: **{verdict(p50 < TARGET_FIND_P50_MS)}**"
@@ -584,8 +643,8 @@ def run(options: argparse.Namespace) -> Report:
             f"a phone each) loaded with INSERT … SELECT generate_series and ANALYZE in "
             f"{found['load_s']:.1f} s (untimed); a sample found by e-mail and by phone is the "
             f"same customer with both identities: {found['check']}. One find = "
-            f"{found['statements']} SQL statements (identity → id, customer row, its "
-            "identities) in one read transaction.")
+            f"{found['statements']} SQL statement(s) (identity → customer row and its "
+            "identities); a read on PostgreSQL runs without BEGIN / ROLLBACK (autocommit).")
         for label, lines in found["plans"].items():
             report.notes.append(f"EXPLAIN ANALYZE {label}: " + " / ".join(
                 line.strip() for line in lines))

@@ -12,7 +12,9 @@ Timed: the command a retailer runs, as a subprocess::
 wall time from spawn to exit (interpreter start-up, imports and schema check
 included), and the child's peak resident set size (``ru_maxrss`` from
 ``os.wait4`` on that very child). The same file is then imported a second time:
-every level already matches, so that run measures reading and comparing alone.
+every level already matches, so that run measures reading and comparing alone (and
+must write no movement). After each run the bench checks the levels, Σ on_hand, and
+that Σ movement deltas equals Σ on_hand (the ledger).
 
 Before the CLI exists the bench falls back to ``omnicore.importing.import_stock``
 in a subprocess, and says so; without either it reports the figure as pending.
@@ -122,17 +124,20 @@ def _write_csv(path: Path, skus: list[str], codes: list[str]) -> tuple[int, int]
     return rows, total
 
 
-async def _levels(url: str) -> tuple[int, int]:
+async def _levels(url: str) -> tuple[int, int, int, int]:
+    """(levels, Σ on_hand, movements, Σ movement deltas) in the database."""
     from sqlalchemy import func, select
 
     from omnicore import Commerce
-    from omnicore.store.tables import stock_levels
+    from omnicore.store.tables import stock_levels, stock_movements
 
     async with (Commerce.open(url, load_entry_points=False, dispatch=False) as commerce,
                 commerce.db.read() as conn):
-        row = (await conn.execute(select(func.count(), func.coalesce(
+        levels = (await conn.execute(select(func.count(), func.coalesce(
             func.sum(stock_levels.c.on_hand), 0)))).one()
-    return int(row[0]), int(row[1])
+        moves = (await conn.execute(select(func.count(), func.coalesce(
+            func.sum(stock_movements.c.delta), 0)))).one()
+    return int(levels[0]), int(levels[1]), int(moves[0]), int(moves[1])
 
 
 # -- the timed subprocess --------------------------------------------------------------------
@@ -196,10 +201,11 @@ def run(options: argparse.Namespace) -> Report:
             f"Import of a {rows:,}-row stock CSV ({len(skus):,} SKUs x {len(codes)} locations) "
             "into a SQLite file",
             ["run", "via", "wall s", "CPU s", "rows/s", "peak RSS MB", "levels after",
-             "Σ on_hand ok", "targets (< 15 s, < 200 MB)"],
+             "Σ on_hand ok", "movements after", "ledger ok", "targets (< 15 s, < 200 MB)"],
         )
         if prefix is None:
-            table.add("first import", "pending", "—", "—", "—", "—", "—", "—", "pending")
+            table.add("first import", "pending", "—", "—", "—", "—", "—", "—", "—", "—",
+                      "pending")
             report.tables.append(table)
             report.notes.append("neither `omnicore import stock` nor "
                                 "`omnicore.importing.import_stock` exists yet: figure pending.")
@@ -212,18 +218,22 @@ def run(options: argparse.Namespace) -> Report:
             timed = measure(argv, env=env, cwd=work, timeout=TIMEOUT_S)
             if timed.returncode != 0:
                 table.add(label, via, timed.wall, timed.cpu, "—", timed.peak_rss_mb, "—", "—",
-                          f"exit {timed.returncode}")
+                          "—", "—", f"exit {timed.returncode}")
                 report.notes.append(f"{label} failed:\n\n```\n{timed.output[-2000:]}\n```")
                 break
-            levels, on_hand = asyncio.run(_levels(f"sqlite+aiosqlite:///{db_path}"))
+            levels, on_hand, moves, moved = asyncio.run(
+                _levels(f"sqlite+aiosqlite:///{db_path}"))
             ok = timed.wall < TARGET_S and timed.peak_rss_mb < TARGET_MB
             table.add(label, via, timed.wall, timed.cpu, rows / timed.wall, timed.peak_rss_mb,
                       levels, "yes" if on_hand == total else f"no ({on_hand} ≠ {total})",
+                      moves, "yes" if moved == on_hand else f"no (Σ deltas {moved} ≠ {on_hand})",
                       verdict(ok))
             last_line = (timed.output.strip().splitlines() or [""])[-1][-300:]
             report.notes.append(f"{label} said: `{last_line}`")
         report.tables.append(table)
     report.notes.append("wall time includes interpreter start-up, imports and the schema "
                         "check; CPU s (user + system, SQLite's thread included) and peak RSS "
-                        "are the subprocess's own, from os.wait4.")
+                        "are the subprocess's own, from os.wait4. The catalog starts with no "
+                        "stock, so after each run Σ movement deltas must equal Σ on_hand "
+                        "(ledger ok), and the second run must add no movement.")
     return report

@@ -27,7 +27,8 @@ what Python, SQLAlchemy and the driver spend, without the server's share.
 Every run checks that ``reserved`` grew by exactly the number of successful
 operations. Statements per hold are counted in a separate untimed pass (a
 ``before_cursor_execute`` listener; BEGIN/COMMIT of asyncpg are not cursor
-executes and are not counted, SQLite's ``BEGIN IMMEDIATE`` is).
+executes and are not counted, SQLite's ``BEGIN IMMEDIATE`` is); round trips per
+hold add the COMMIT and asyncpg's BEGIN (``begin`` / ``commit`` listeners).
 """
 
 from __future__ import annotations
@@ -333,24 +334,40 @@ async def _raw_asyncpg(url: str, commerce: Any, tasks: int, options: argparse.Na
 
 
 async def count_statements(commerce: Any, op: Callable[[], Awaitable[bool]],
-                           times: int = 50) -> float:
-    """Statements sent per call of ``op`` (untimed, one task)."""
+                           times: int = 50) -> tuple[float, float]:
+    """Statements and round trips per call of ``op`` (untimed, one task).
+
+    Statements are cursor executes (SQLite's ``BEGIN IMMEDIATE`` is one). Round trips
+    add the transaction's COMMIT and, with asyncpg, its BEGIN (not cursor executes);
+    on SQLite a "round trip" is a call into aiosqlite's thread.
+    """
     from sqlalchemy import event
 
-    counted = 0
+    counted = {"statements": 0, "trips": 0}
+    sqlite = commerce.db.is_sqlite
 
     def on_execute(*_: Any) -> None:
-        nonlocal counted
-        counted += 1
+        counted["statements"] += 1
+        counted["trips"] += 1
+
+    def on_begin(*_: Any) -> None:
+        counted["trips"] += 0 if sqlite else 1
+
+    def on_commit(*_: Any) -> None:
+        counted["trips"] += 1
 
     engine = commerce.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", on_execute)
+    listeners = [("before_cursor_execute", on_execute), ("begin", on_begin),
+                 ("commit", on_commit)]
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
     try:
         for _ in range(times):
             await op()
     finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-    return counted / times
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
+    return counted["statements"] / times, counted["trips"] / times
 
 
 async def _run_config(url: str, backend: str, consumers: int,
@@ -369,10 +386,10 @@ async def _run_config(url: str, backend: str, consumers: int,
                 commerce, tasks, [_floor_op(commerce), _hold_op(commerce)], options)
             row = Row(backend, consumers, tasks, holds, floor)
             if tasks == 1:
-                row.statements = {
-                    "hold": await count_statements(commerce, _hold_op(commerce)),
-                    "floor": await count_statements(commerce, _floor_op(commerce)),
-                }
+                hold_counts = await count_statements(commerce, _hold_op(commerce))
+                floor_counts = await count_statements(commerce, _floor_op(commerce))
+                row.statements = {"hold": hold_counts[0], "floor": floor_counts[0],
+                                  "hold trips": hold_counts[1], "floor trips": floor_counts[1]}
             if backend == "postgresql":
                 # free the engine's connections first: 2 x 64 would pass max_connections
                 await commerce.db.engine.dispose()
@@ -400,6 +417,7 @@ def run(options: argparse.Namespace) -> Report:
         f"{options.hold_seconds:g} s per run",
         ["database", "consumers", "tasks", "holds/s", "floor/s", "holds ÷ floor",
          "raw asyncpg/s", "client CPU ms/hold (floor)", "statements/hold (floor)",
+         "round trips/hold (floor)",
          "reserved check", "target"],
     )
     if "postgresql" in backends:
@@ -417,16 +435,19 @@ def run(options: argparse.Namespace) -> Report:
                 ratio = row.holds.rate / row.floor.rate if row.floor.rate else 0.0
                 runs = [row.holds, row.floor] + ([row.raw] if row.raw else [])
                 check = "ok" if all(r.reserved_ok and not r.failed for r in runs) else "✗"
-                statements = (f"{row.statements['hold']:.1f} ({row.statements['floor']:.1f})"
-                              if row.statements else "")
+                counts = row.statements
+                statements = (f"{counts['hold']:.1f} ({counts['floor']:.1f})"
+                              if counts else "")
+                trips = (f"{counts['hold trips']:.1f} ({counts['floor trips']:.1f})"
+                         if counts else "")
                 target = "—"
                 if backend == "postgresql":
                     target = f"≥ 50 %: {verdict(ratio >= TARGET_RATIO_PG)}"
                 table.add(_label(backend), row.consumers, row.tasks, row.holds.rate,
                           row.floor.rate, f"{ratio:.0%}",
                           row.raw.rate if row.raw else "—",
-                          f"{row.holds.cpu_ms:.2f} ({row.floor.cpu_ms:.2f})", statements, check,
-                          target)
+                          f"{row.holds.cpu_ms:.2f} ({row.floor.cpu_ms:.2f})", statements, trips,
+                          check, target)
     report.tables.append(table)
     report.notes.append(
         "floor = one conditional UPDATE per transaction through the Commerce's own "
@@ -434,8 +455,9 @@ def run(options: argparse.Namespace) -> Report:
         "the same UPDATE through a plain asyncpg pool. On SQLite omnicore ignores pool_size "
         "(SQLAlchemy's default pool: 5 + 10 overflow) and writers queue on BEGIN IMMEDIATE. "
         "statements/hold counts cursor executes at 1 task (asyncpg's BEGIN/COMMIT excluded, "
-        "SQLite's BEGIN IMMEDIATE included). reserved check: reserved grew by exactly the "
-        "successful operations and none failed.")
+        "SQLite's BEGIN IMMEDIATE included); round trips/hold adds the COMMIT and asyncpg's "
+        "BEGIN (on SQLite: calls into aiosqlite's thread). reserved check: reserved grew by "
+        "exactly the successful operations and none failed.")
     return report
 
 

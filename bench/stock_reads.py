@@ -19,6 +19,9 @@ after ``--reads-warmup`` untimed calls:
 
 - ``nearby(["LOOK-0"], near=<random point within 10 km of Paris>, channel="stores",
   radius_km=R, limit=10)`` for R = 25 (the default) and 5 km;
+- for comparison, the locator alone: ``omnicore.stock_locator.nearby`` given the
+  channel's code in a read transaction (radius 25 km), i.e. ``nearby`` without
+  ``channels.get_channel`` building the 2,000-location ``Channel`` first;
 - ``availability_many(<all SKUs>, channel="web")``; and, for comparison, the
   same call on the 2,000-store channel (fewer calls: it builds 200 x 2,000
   per-location answers).
@@ -205,6 +208,26 @@ async def _measure(url: str, backend: str, skus: list[str],
             rows.append([label, f"nearby 1 SKU, {stores:,} stores, radius {radius:g} km, "
                          f"limit 10 (avg {statistics.mean(found):.1f} answers)",
                          len(times), p50, percentile(times, 0.99), cpu, target])
+
+        # For comparison: the locator alone, given the channel's code, in a read
+        # transaction — what ``stock.nearby`` costs without loading the whole
+        # ``Channel`` (``channels.get_channel``) first.
+        from omnicore.geo import GeoPoint
+        from omnicore.stock_locator import nearby as locator_nearby
+        from omnicore.store.uow import Tx
+
+        rng = random.Random(SEED + 25)
+
+        async def alone() -> Any:
+            point = GeoPoint(**_around(rng, PARIS, QUERY_RADIUS_KM))
+            async with commerce.db.read() as conn:
+                return await locator_nearby(Tx(conn, commerce.clock()), "stores", [LOOK_SKU],
+                                            point, radius_km=25.0, limit=10, require_all=False)
+
+        times, cpu, _ = await timed_calls(alone, options.read_calls, options.read_warmup)
+        rows.append([label, "comparison: the locator alone (`stock_locator.nearby` given the "
+                     "channel code, no `get_channel`), radius 25 km, limit 10",
+                     len(times), statistics.median(times), percentile(times, 0.99), cpu, "—"])
 
         async def web() -> Any:
             return await commerce.stock.availability_many(skus, channel="web")

@@ -20,7 +20,9 @@ from omnicore.errors import (
     NotFound,
     OmnicoreError,
     OutOfStock,
+    PaymentActionRequired,
     PaymentDeclined,
+    PaymentUnavailable,
     PluginError,
 )
 from omnicore.hookspecs import hookimpl
@@ -40,7 +42,9 @@ __all__ = [
     "NotFound",
     "OmnicoreError",
     "OutOfStock",
+    "PaymentActionRequired",
     "PaymentDeclined",
+    "PaymentUnavailable",
     "PluginError",
     "errors",
     "hookimpl",

@@ -99,6 +99,8 @@ class Cart:
     handoff_allowed: bool = False
     handoff_expires_at: dt.datetime | None = None
     abandoned_at: dt.datetime | None = None
+    #: the delivery groups chosen (``omnicore.delivery.DeliveryGroup``), see ``set_delivery``
+    delivery: list[Any] = attrs.field(factory=list)
 
     @property
     def quantity(self) -> int:

@@ -22,7 +22,9 @@ from sqlalchemy import insert, select, update
 
 from omnicore.cart_models import Cart, CartLine, CartStatus, Fulfilment, TrailEntry
 from omnicore.channels import Channel, get_channel
+from omnicore.delivery import DeliveryGroup
 from omnicore.errors import Conflict, InvalidInput, NotFound
+from omnicore.serialization import structure
 from omnicore.stock_figures import channel_share, level_figures
 from omnicore.store.tables import cart_lines, cart_trail, carts, stock_holds
 
@@ -249,7 +251,15 @@ async def load_cart(tx: Tx, row: Any) -> Cart:
         handoff_allowed=consent_live,
         handoff_expires_at=row.handoff_expires_at if consent_live else None,
         abandoned_at=row.abandoned_at,
+        delivery=groups_of(row.delivery),
     )
+
+
+def groups_of(raw: object) -> list[DeliveryGroup]:
+    """The groups stored on a cart row (``carts.delivery``)."""
+    if not isinstance(raw, list) or not raw:
+        return []
+    return [structure(item, DeliveryGroup, field="delivery") for item in raw]
 
 
 async def reload(tx: Tx, cart_id: str) -> Cart:

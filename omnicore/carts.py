@@ -23,6 +23,7 @@ from sqlalchemy import insert, update
 from omnicore import cart_lines as lines_
 from omnicore.cart_abandonment import AbandonmentCalls
 from omnicore.cart_continuity import merge_carts, open_cart_of, rehold_for
+from omnicore.cart_delivery import DeliveryCalls
 from omnicore.cart_handoff import HandoffCalls
 from omnicore.cart_holds import StockWork
 from omnicore.cart_models import (
@@ -77,7 +78,7 @@ MAX_ATTRIBUTES = 50
 _UNSET: Any = object()
 
 
-class CartService(HandoffCalls, AbandonmentCalls):
+class CartService(HandoffCalls, AbandonmentCalls, DeliveryCalls):
     """Carts: lines and their stock holds, channels, sign-in merges, hand-off, abandonment."""
 
     # -- creating and reading ----------------------------------------------------------------

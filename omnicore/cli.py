@@ -435,3 +435,4 @@ def _serve(cli: CliContext, **options: Any) -> None:
     except OmnicoreError as exc:
         raise click.ClickException(str(exc)) from None
     serve(url, **options)
+from omnicore import cli_staff  # noqa: E402, F401  (registers `omnicore staff`)

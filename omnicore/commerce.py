@@ -14,20 +14,29 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+from omnicore.auth import AuthService
 from omnicore.carts import CartService
 from omnicore.catalog import CatalogService
 from omnicore.channels import ChannelService
+from omnicore.checkout import CheckoutService
 from omnicore.config import Config, load_config
 from omnicore.customers import CustomerService
+from omnicore.delivery import DeliveryService
+from omnicore.fulfilment import FulfilmentService
 from omnicore.locations import LocationService
+from omnicore.order_models import Order
+from omnicore.order_settings import OrderSettings
+from omnicore.orders import OrderService
 from omnicore.outbox import Dispatcher, OutboxService
+from omnicore.payments import PaymentService
 from omnicore.plugins import PluginHost
 from omnicore.pricing_service import PricingService
 from omnicore.promotions import PromotionService
+from omnicore.returns import ReturnService
 from omnicore.stock import StockService
 from omnicore.stock_base import DEFAULT_LOW_THRESHOLD
 from omnicore.store.database import Database
@@ -67,7 +76,15 @@ class Commerce:
         self.customers = CustomerService.from_config(self.uow, config.extra.get("customers"))
         self.promotions = PromotionService(self.uow)
         self.pricing = PricingService(self)
+        self.delivery = DeliveryService(self)
         self.carts = CartService(self)
+        self.order_settings = OrderSettings.from_config(config.extra)
+        self.payments = PaymentService(self)
+        self.orders = OrderService(self)
+        self.fulfilment = FulfilmentService(self)
+        self.returns = ReturnService(self)
+        self.checkouts = CheckoutService(self)
+        self.auth = AuthService(self.uow, config.extra)
         self.outbox = OutboxService(self, self._dispatcher)
         self._stop = asyncio.Event()
         self._background: asyncio.Task[None] | None = None
@@ -128,6 +145,16 @@ class Commerce:
             commerce.start_dispatcher()
         return commerce
 
+    async def checkout(
+        self, cart_id: str, *, payments: Sequence[Mapping[str, Any]], idempotency_key: str,
+        customer_id: str | None = None, email: str | None = None, phone: str | None = None,
+        actor: str | None = None,
+    ) -> Order:
+        """Turn a cart into an order, all or nothing (see ``CheckoutService.checkout``)."""
+        return await self.checkouts.checkout(
+            cart_id, payments=payments, idempotency_key=idempotency_key,
+            customer_id=customer_id, email=email, phone=phone, actor=actor)
+
     def start_dispatcher(self) -> None:
         """Deliver outbox events and sweep expired holds from a background task until ``close``."""
         if self._background is None:
@@ -147,6 +174,9 @@ class Commerce:
                 while await self.stock.sweep():
                     pass
                 await self.carts.sweep_abandoned()
+                await self.checkouts.reconcile()
+                await self.orders.retry_captures()
+                await self.fulfilment.expire_pickups()
             except Exception:  # the database went away: try again next round
                 log.exception("expired-hold sweep failed")
             with contextlib.suppress(TimeoutError):

@@ -25,7 +25,10 @@ ENV_PREFIX = "OMNICORE_"
 
 #: Sections read by the domain services (``[stock] low_threshold`` …), kept in ``Config.extra``.
 DOMAIN_SECTIONS = frozenset(
-    {"stock", "customers", "carts", "promotions", "checkout", "orders", "gateway", "loyalty"}
+    {
+        "stock", "customers", "carts", "promotions", "checkout", "orders", "gateway", "loyalty",
+        "delivery", "sourcing", "payments", "fulfilment",
+    }
 )
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from omnicore.customer_models import Customer, CustomerStatus, Identity, IdentityKind
@@ -31,6 +31,7 @@ __all__ = [
     "check_region",
     "customer_from_row",
     "customer_tree",
+    "find_customer",
     "load_customer",
     "load_identities",
     "new_customer_id",
@@ -162,6 +163,58 @@ def _identity_key(identity: Identity) -> Any:
         customer_identities.c.source == identity.source,
         customer_identities.c.value == identity.value,
     )
+
+
+def _find_query() -> Any:
+    """The holder of an identity (``f_kind``, ``f_source``, ``f_value``): its customer row
+    once per identity it holds, each row with that identity (``i_*``), in id order."""
+    found = customer_identities.alias("found")
+    held = customer_identities.alias("held")
+    return (
+        select(
+            customers,
+            held.c.kind.label("i_kind"),
+            held.c.value.label("i_value"),
+            held.c.source.label("i_source"),
+            held.c.verified.label("i_verified"),
+            held.c.created_at.label("i_created_at"),
+        )
+        .select_from(
+            found.join(customers, customers.c.id == found.c.customer_id).join(
+                held, held.c.customer_id == customers.c.id
+            )
+        )
+        .where(
+            found.c.kind == bindparam("f_kind", type_=found.c.kind.type),
+            found.c.source == bindparam("f_source", type_=found.c.source.type),
+            found.c.value == bindparam("f_value", type_=found.c.value.type),
+        )
+        .order_by(held.c.id)
+    )
+
+
+# Built once: SQLAlchemy memoizes a statement's cache key, so executing the same object
+# skips building and hashing the expression again on every look-up.
+_FIND = _find_query()
+
+
+async def find_customer(tx: Tx, kind: IdentityKind, source: str, value: str) -> Customer | None:
+    """The customer holding this (normalised) identity, with its identities; None if nobody
+    holds it. One query when the holder is active (merges move identities to the
+    survivor, so it is); otherwise ``load_customer`` follows the merge or refuses."""
+    rows = (
+        await tx.conn.execute(_FIND, {"f_kind": kind.value, "f_source": source, "f_value": value})
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    if first.status != CustomerStatus.ACTIVE:
+        return await load_customer(tx, first.id)
+    identities = [
+        Identity(IdentityKind(r.i_kind), r.i_value, r.i_source, r.i_verified, r.i_created_at)
+        for r in rows
+    ]
+    return customer_from_row(first, identities)
 
 
 async def owner_of(tx: Tx, kind: IdentityKind, source: str, value: str) -> str | None:

@@ -2,8 +2,10 @@
 
 Rules (docs/customers.md#merging-duplicates):
 
-* identities, addresses, activity, carts and promotion redemptions move to the
-  survivor; favourites are united (the earlier ``added_at`` is kept);
+* identities, addresses, activity, carts, orders (from every channel) and
+  promotion redemptions move to the survivor; an order keeps the e-mail and phone
+  it was placed with (its contact for tracking);
+* favourites are united (the earlier ``added_at`` is kept);
 * consents: both histories are kept; per contact channel the most recently
   recorded decision is the current one (on the same instant, the later-recorded);
 * profile fields: the survivor's non-empty values win, the merged customer's fill
@@ -11,7 +13,7 @@ Rules (docs/customers.md#merging-duplicates):
 * the survivor keeps a default address if it had one;
 * the merged row keeps its own profile for the record, gets status ``merged`` and
   ``merged_into``; its id resolves to the survivor from then on;
-* ``merge_steps`` of later domains (orders, loyalty) run in the same transaction;
+* ``merge_steps`` of later domains (loyalty …) run in the same transaction;
 * an audit row (actor, summary without personal data) and ``customer.merged``.
 """
 
@@ -25,6 +27,7 @@ from sqlalchemy import delete, insert, select, update
 from omnicore.customer_activity import consent_history, current_consents
 from omnicore.customer_models import CustomerMerge, CustomerStatus
 from omnicore.errors import Conflict, InvalidInput, NotFound
+from omnicore.store.order_tables import orders
 from omnicore.store.tables import (
     carts,
     customer_activity,
@@ -166,6 +169,7 @@ async def merge_customers(
         "activity": {"moved": await _move(tx, customer_activity, survivor_id, merged_id)},
         "favourites": await _merge_favourites(tx, survivor_id, merged_id),
         "carts": {"moved": await _move(tx, carts, survivor_id, merged_id)},
+        "orders": {"moved": await _move(tx, orders, survivor_id, merged_id)},
         "promotion_redemptions": {
             "moved": await _move(tx, promotion_redemptions, survivor_id, merged_id)
         },

@@ -1,8 +1,10 @@
 """The 360° view of one customer, as the associate's tablet shows it (clienteling).
 
 Built in one read transaction with a fixed number of queries, whatever the
-amount of activity: aggregates (recently viewed, top categories, cart line
-counts) are computed by the database, not by loading every event.
+amount of activity or orders: aggregates (recently viewed, top categories, cart
+line counts, the number of orders) are computed by the database, not by loading
+every event; the orders of every channel are listed from their own rows (one
+query, newest first, at most ``RECENT_ORDERS``), never loaded order by order.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from omnicore.customer_activity import (
     consent_history,
@@ -29,6 +31,9 @@ from omnicore.customer_models import (
     Favourite,
     SavedAddress,
 )
+from omnicore.money import Money
+from omnicore.order_models import OrderStatus
+from omnicore.store.order_tables import orders
 from omnicore.store.tables import cart_lines, carts, customer_activity, products, variants
 
 if TYPE_CHECKING:
@@ -38,6 +43,7 @@ __all__ = [
     "CartSummary",
     "CategoryCount",
     "CustomerView",
+    "OrderSummary",
     "ViewSection",
     "ViewedProduct",
     "build_view",
@@ -48,6 +54,7 @@ ViewSection = Callable[["Tx", str], Awaitable[Any]]
 
 RECENTLY_VIEWED = 20
 TOP_CATEGORIES = 5
+RECENT_ORDERS = 50
 
 
 @attrs.frozen
@@ -74,6 +81,21 @@ class ViewedProduct:
 
 
 @attrs.frozen
+class OrderSummary:
+    """One order of the customer, from any channel: a web checkout (``source`` ``""``)
+    or an order imported from a marketplace or a POS (``source`` ``amazon``, ``square``)."""
+
+    id: str
+    number: str
+    channel: str
+    status: OrderStatus
+    total: Money
+    placed_at: dt.datetime
+    source: str
+    external_id: str | None
+
+
+@attrs.frozen
 class CategoryCount:
     """A category and how many activity events touched it."""
 
@@ -92,8 +114,11 @@ class CustomerView:
     favourites: list[Favourite]
     recently_viewed: list[ViewedProduct]
     top_categories: list[CategoryCount]
-    #: filled by ``view_sections["orders"]`` once the orders domain registers it
+    #: the newest ``RECENT_ORDERS`` orders of every channel (``OrderSummary``), newest
+    #: first; a registered ``view_sections["orders"]`` replaces them
     orders: list[Any] = attrs.field(factory=list)
+    #: how many orders the customer has in all (``orders`` lists the newest only)
+    order_count: int = 0
     #: filled by ``view_sections["loyalty"]``
     loyalty: list[Any] = attrs.field(factory=list)
     #: the results of any other registered section, by name
@@ -112,6 +137,26 @@ async def _open_carts(tx: Tx, customer_id: str) -> list[CartSummary]:
     )
     return [CartSummary(r.id, r.channel_code, r.currency, int(r.lines), int(r.quantity),
                         r.updated_at) for r in rows]
+
+
+# Built once: the statement's cache key is memoized, so each view skips building it.
+_RECENT_ORDERS = (
+    select(orders.c.id, orders.c.number, orders.c.channel_code, orders.c.status,
+           orders.c.currency, orders.c.total_minor, orders.c.placed_at, orders.c.source,
+           orders.c.external_id, func.count().over().label("order_count"))
+    .where(orders.c.customer_id == bindparam("customer_id", type_=orders.c.customer_id.type))
+    .order_by(orders.c.placed_at.desc(), orders.c.id.desc())
+    .limit(RECENT_ORDERS)
+)
+
+
+async def _orders(tx: Tx, customer_id: str) -> tuple[list[OrderSummary], int]:
+    """The newest orders and, in the same query, how many there are in all."""
+    rows = (await tx.conn.execute(_RECENT_ORDERS, {"customer_id": customer_id})).all()
+    found = [OrderSummary(r.id, r.number, r.channel_code, OrderStatus(r.status),
+                          Money.from_minor_units(r.total_minor, r.currency), r.placed_at,
+                          r.source, r.external_id) for r in rows]
+    return found, int(rows[0].order_count) if rows else 0
 
 
 def _with_catalog(table: Any) -> Any:
@@ -165,6 +210,7 @@ async def build_view(
     """The view of ``customer_id`` (resolved through merges) inside ``tx``."""
     row = await resolve(tx, customer_id)
     results = {name: await section(tx, row.id) for name, section in sections.items()}
+    recent, count = await _orders(tx, row.id)
     return CustomerView(
         customer=customer_from_row(row, await load_identities(tx, row.id)),
         consents=current_consents(await consent_history(tx, row.id)),
@@ -173,7 +219,8 @@ async def build_view(
         favourites=await load_favourites(tx, row.id),
         recently_viewed=await _recently_viewed(tx, row.id),
         top_categories=await _top_categories(tx, row.id),
-        orders=results.pop("orders", []),
+        orders=results.pop("orders", recent),
+        order_count=count,
         loyalty=results.pop("loyalty", []),
         extra=results,
     )

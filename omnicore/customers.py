@@ -20,10 +20,10 @@ from omnicore.customer_identity import (
     attach_identities,
     check_region,
     customer_tree,
+    find_customer,
     load_customer,
     new_customer_id,
     normalise_identity,
-    owner_of,
     parse_identities,
     region_from_config,
     resolve,
@@ -143,10 +143,10 @@ class CustomerService:
             return await self._find(tx, *parsed)
 
     async def _find(self, tx: Tx, kind: IdentityKind, source: str, value: str) -> Customer:
-        owner = await owner_of(tx, kind, source, value)
-        if owner is None:
+        found = await find_customer(tx, kind, source, value)
+        if found is None:
             raise NotFound(f"no customer with this {kind.value}", field=kind.value)
-        return await load_customer(tx, owner)
+        return found
 
     async def find_or_create_by_identity(
         self, kind: IdentityKind | str, value: str, *, source: str = "", **profile: Any

@@ -19,7 +19,9 @@ __all__ = [
     "NotFound",
     "OmnicoreError",
     "OutOfStock",
+    "PaymentActionRequired",
     "PaymentDeclined",
+    "PaymentUnavailable",
     "PluginError",
     "Problem",
     "SchemaMismatch",
@@ -132,6 +134,38 @@ class PaymentDeclined(OmnicoreError):
     ) -> None:
         super().__init__(message, field=field)
         self.decline_code = decline_code
+
+
+class PaymentActionRequired(OmnicoreError):
+    """The customer must act before the payment is authorized (3-D Secure, a redirect).
+
+    ``next_action`` is what the storefront needs (for Stripe, the ``client_secret``);
+    the checkout completes when the gateway reports the authorization (webhook), and
+    calling ``checkout`` again with the same idempotency key returns the order then.
+    """
+
+    code = "payment_action_required"
+
+    def __init__(
+        self, message: str, *, payment_id: str, next_action: Mapping[str, Any],
+        field: str | None = "payments",
+    ) -> None:
+        super().__init__(message, field=field)
+        self.payment_id = payment_id
+        self.next_action = dict(next_action)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "payment_id": self.payment_id,
+                "next_action": self.next_action}
+
+
+class PaymentUnavailable(OmnicoreError):
+    """The payment provider could not be reached or failed; nothing was charged for sure.
+
+    The checkout can be retried with the same idempotency key.
+    """
+
+    code = "payment_unavailable"
 
 
 class PluginError(OmnicoreError):

@@ -7,6 +7,7 @@ Hooks are grouped in families:
   routes; later payment gateways, connectors, notifiers …);
 * ``on_*`` — notifications of domain events, delivered from the outbox;
 * ``calculate_*`` — the plugin computes part of a result (taxes, fees of a cart);
+* ``choose_*`` — the plugin replaces a decision of the core (where an order ships from);
 * ``validate_*`` — the plugin may veto an input, returning problems.
 
 Implementations of ``startup``, ``shutdown``, ``on_event``, ``calculate_*`` and
@@ -26,19 +27,25 @@ if TYPE_CHECKING:
     import click
 
     from omnicore.commerce import Commerce
+    from omnicore.delivery import ShippingMethod, ShippingProvider
     from omnicore.errors import Problem
     from omnicore.events import Event
+    from omnicore.payment_gateways import PaymentGateway
     from omnicore.pricing import Adjustment, PricingContext, Totals
+    from omnicore.sourcing import SourcingPlan, SourcingRequest
 
 __all__ = [
     "HOOK_NAMES",
     "calculate_adjustments",
+    "choose_sources",
     "hookimpl",
     "hookspec",
     "on_event",
     "register_commands",
+    "register_payment_gateways",
     "register_routes",
     "register_settings",
+    "register_shipping_methods",
     "shutdown",
     "startup",
     "validate_cart",
@@ -161,6 +168,60 @@ def validate_cart(
     :param commerce: the instance the cart belongs to.
     :param cart: the cart (an ``omnicore.carts.Cart``).
     :return: a list of ``omnicore.errors.Problem``, or None.
+    """
+
+
+@hookspec
+def register_payment_gateways(commerce: Commerce) -> Sequence[PaymentGateway] | None:
+    """Contribute payment gateways (Stripe, Adyen, a gift-card system …).
+
+    Synchronous: called once, the first time ``commerce.payments`` needs its gateways.
+    Each object implements ``omnicore.payment_gateways.PaymentGateway``: a unique
+    ``code`` (what checkout's ``payments=[{"gateway": code, …}]`` names) and the async
+    operations ``authorize``, ``capture``, ``void``, ``refund`` and ``parse_webhook``.
+    Two gateways with one code raise ``PluginError``; the built-in ``manual`` gateway
+    (pay in store, cash on collection) cannot be replaced.
+
+    :param commerce: the instance the gateways will serve.
+    :return: a list of gateway objects, or None.
+    """
+
+
+@hookspec
+def register_shipping_methods(
+    commerce: Commerce,
+) -> Sequence[ShippingMethod | ShippingProvider] | None:
+    """Contribute delivery methods and carriers' rates.
+
+    Synchronous: called once, the first time ``commerce.delivery`` needs its methods.
+    Return ``omnicore.delivery.ShippingMethod`` objects (a fixed-rate method, like the
+    built-in ``standard`` and ``express``) or ``ShippingProvider`` objects whose async
+    ``quote(request)`` returns live rates (a carrier's API). A method code that is
+    already taken raises ``PluginError`` naming the plugin.
+
+    :param commerce: the instance the methods will serve.
+    :return: a list of methods and providers, or None.
+    """
+
+
+@hookspec
+def choose_sources(
+    commerce: Commerce, request: SourcingRequest
+) -> SourcingPlan | Awaitable[SourcingPlan | None] | None:
+    """Choose the locations an order's lines are fulfilled from (replace the default sourcing).
+
+    Called at checkout and for imported orders, inside no transaction. ``request``
+    carries the lines, their delivery groups (ship to a point, pick up at a store,
+    relay point) and the candidate locations with what each can supply. The first
+    plugin to return a plan wins; return None to leave the decision to the next
+    plugin or to the built-in strategy (fewest shipments, then the shortest distance,
+    then the locations' priority). The core checks the plan: every line's quantity
+    covered, only candidate locations, never more than a candidate can supply —
+    otherwise ``PluginError`` naming the plugin.
+
+    :param commerce: the instance placing the order.
+    :param request: an ``omnicore.sourcing.SourcingRequest``.
+    :return: an ``omnicore.sourcing.SourcingPlan``, or None.
     """
 
 

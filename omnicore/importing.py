@@ -9,13 +9,16 @@ a bad row is rejected with its line number, the field to blame and a message,
 and never stops or corrupts the good rows: when the service still refuses a
 batch (an unknown SKU or location, a SKU owned by another product), the rows
 it names are dropped and the rest of the batch is written again.
+
+This module holds the catalog import; the stock import is in
+``omnicore.importing_stock`` and what both share in ``omnicore.importing_base``.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +26,20 @@ import attrs
 
 from omnicore.catalog import Price, Product, Variant
 from omnicore.errors import Conflict, InvalidInput, NotFound, OmnicoreError, Problem
+from omnicore.importing_base import (
+    ImportReport,
+    RejectedRow,
+    _finish,
+    _indexed,
+    _records,
+    _Reject,
+    _rejection,
+    detect_format,
+)
+from omnicore.importing_stock import STOCK_COLUMNS, import_stock
 from omnicore.money import Money
 from omnicore.progress import Progress, Source, UnreadableFile, open_source
 from omnicore.serialization import structure
-from omnicore.stock import LevelInput
 
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
@@ -42,164 +55,8 @@ __all__ = [
     "import_stock",
 ]
 
-STOCK_COLUMNS = ("sku", "location", "on_hand", "safety_stock")
 CATALOG_COLUMNS = ("handle", "title", "sku", "variant_title", "barcode", "price", "currency",
                    "description", "family")
-FORMATS = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl"}
-_INTEGER = re.compile(r"^[+-]?\d+$")
-_INDEXED = re.compile(r"^(?:[a-z_]+)?\[(\d+)\]\.?(.*)$")
-
-
-@attrs.frozen
-class RejectedRow:
-    """A row that was not imported: its line in the file, the field to blame and why."""
-
-    line: int
-    field: str | None
-    message: str
-
-
-@attrs.define
-class ImportReport:
-    """What an import did: rows ``read``, ``accepted`` and ``rejected``, in ``seconds``."""
-
-    read: int = 0
-    accepted: int = 0
-    rejected: list[RejectedRow] = attrs.Factory(list)
-    seconds: float = 0.0
-
-
-def detect_format(path: str | Path, format: str | None = None) -> str:
-    """``"csv"`` or ``"jsonl"``: ``format`` when given, else from the file's extension."""
-    given = format if format is not None else Path(path).suffix.lstrip(".")
-    found = FORMATS.get(given.lower())
-    if found is None:
-        what = f"unknown format {format!r}" if format is not None else (
-            f"cannot tell the format of {Path(path).name} from its extension")
-        raise InvalidInput(f"{what} (csv, jsonl or ndjson)", field="format")
-    return found
-
-
-def _records(
-    source: Source, kind: str, report: ImportReport, known: Sequence[str], required: Sequence[str]
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Parsed rows as ``(line, data)``; rows that do not parse go to the report."""
-    records = (source.csv_records(known=known, required=required) if kind == "csv"
-               else source.jsonl_records())
-    for record in records:
-        report.read += 1
-        if record.data is None:
-            report.rejected.append(RejectedRow(record.line, record.field, record.message or ""))
-        else:
-            yield record.line, record.data
-
-
-def _finish(report: ImportReport, started: float) -> ImportReport:
-    report.rejected.sort(key=lambda row: row.line)
-    report.accepted = report.read - len(report.rejected)
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-class _Reject(Exception):
-    def __init__(self, field: str | None, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-def _rejection(
-    line: int, problems: Sequence[Problem], rename: Mapping[str, str] | None = None
-) -> RejectedRow:
-    first, *rest = problems or [Problem(None, "is not valid")]
-    message = "; ".join([first.message, *(f"{p.field}: {p.message}" for p in rest)])
-    return RejectedRow(line, (rename or {}).get(first.field or "", first.field), message)
-
-
-def _integer(value: object, field: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _INTEGER.match(value):
-        return int(value)
-    raise _Reject(field, "is required" if value is None else f"{value!r} is not an integer")
-
-
-def _indexed(problems: Sequence[Problem], size: int) -> dict[int, list[Problem]] | None:
-    """Problems of a batch call (``[12].sku``) by index; None if one names no row."""
-    found: dict[int, list[Problem]] = {}
-    for problem in problems:
-        match = _INDEXED.match(problem.field or "")
-        if match is None or int(match[1]) >= size:
-            return None
-        found.setdefault(int(match[1]), []).append(Problem(match[2] or None, problem.message))
-    return found
-
-
-# -- stock ---------------------------------------------------------------------------------
-
-
-def _level(data: Mapping[str, Any]) -> LevelInput:
-    """Validate one row (the attrs validators of ``LevelInput`` name the bad field)."""
-    for key in data:
-        if key not in STOCK_COLUMNS:
-            raise _Reject(key, "is not a known field")
-    sku, location = data.get("sku"), data.get("location")
-    if sku is None or location is None:
-        raise _Reject("sku" if sku is None else "location", "is required")
-    safety = data.get("safety_stock")
-    return LevelInput(sku, location, _integer(data.get("on_hand"), "on_hand"),
-                      None if safety is None else _integer(safety, "safety_stock"))
-
-
-async def import_stock(
-    commerce: Commerce, path: str | Path, *, format: str | None = None,
-    batch_size: int = 2000, progress: Progress | None = None, source: str = "import",
-) -> ImportReport:
-    """Set stock levels from a file of counts (``sku,location,on_hand[,safety_stock]``).
-
-    Each row is a physical count: ``on_hand`` becomes the given number and the
-    difference is written to the ledger as a ``count`` movement of ``source``.
-
-    :param progress: called with the number of bytes read since its last call.
-    :raises UnreadableFile: the file cannot be read or its header is wrong.
-    """
-    started = time.perf_counter()
-    report = ImportReport()
-    kind = detect_format(path, format)
-    batch: list[tuple[int, LevelInput]] = []
-    with open_source(path, progress) as src:
-        for line, data in _records(src, kind, report, STOCK_COLUMNS, STOCK_COLUMNS[:3]):
-            try:
-                batch.append((line, _level(data)))
-            except (InvalidInput, _Reject) as exc:
-                report.rejected.append(RejectedRow(line, exc.field, exc.message))
-            if len(batch) >= batch_size:
-                await _write_levels(commerce, batch, report.rejected, source)
-                batch = []
-                src.report_progress()
-        await _write_levels(commerce, batch, report.rejected, source)
-        src.report_progress()
-    return _finish(report, started)
-
-
-async def _write_levels(
-    commerce: Commerce, batch: list[tuple[int, LevelInput]], rejected: list[RejectedRow],
-    source: str,
-) -> None:
-    while batch:
-        try:
-            await commerce.stock.set_levels([level for _, level in batch], source=source)
-            return
-        except InvalidInput as exc:
-            bad = _indexed(exc.problems, len(batch))
-            if not bad:
-                raise
-            for index, problems in sorted(bad.items()):
-                rejected.append(_rejection(batch[index][0], problems))
-            batch = [item for index, item in enumerate(batch) if index not in bad]
-
-
-# -- catalog -------------------------------------------------------------------------------
 
 
 @attrs.define

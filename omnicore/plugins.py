@@ -205,6 +205,17 @@ class PluginHost:
                     f"register_commands failed: {exc}", plugin=impl.plugin_name
                 ) from exc
 
+    def contributions(self, hook: str, commerce: Commerce) -> list[tuple[str, Any]]:
+        """``(plugin, object)`` for every object a synchronous ``register_*`` hook returns."""
+        found: list[tuple[str, Any]] = []
+        for impl in self._impls(hook):
+            try:
+                contributed: Any = impl.function(**{n: commerce for n in impl.argnames})
+            except Exception as exc:
+                raise PluginError(f"{hook} failed: {exc}", plugin=impl.plugin_name) from exc
+            found.extend((impl.plugin_name, item) for item in contributed or [])
+        return found
+
     def routes(self, commerce: Commerce) -> list[Any]:
         """Routes contributed by plugins (``register_routes`` is synchronous)."""
         found: list[Any] = []

@@ -42,6 +42,11 @@ class StockBase:
         self._uow = uow
         self._low = low_threshold
 
+    @property
+    def low_threshold(self) -> int:
+        """The default ``stock.low`` threshold (``[stock] low_threshold``)."""
+        return self._low
+
     @asynccontextmanager
     async def _change(self, reason: str) -> AsyncIterator[tuple[Tx, StockChanges]]:
         async with self._uow() as tx:

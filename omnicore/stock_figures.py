@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 CHUNK = 500
 
 
-def active_reserved(now: dt.datetime | ColumnElement[dt.datetime]) -> ColumnElement[int]:
-    """SQL: the level's reservation by holds that have not expired at ``now``."""
-    expired = (
+def expired_units(now: dt.datetime | ColumnElement[dt.datetime]) -> ColumnElement[int]:
+    """SQL: the units of the level's hold rows that have expired at ``now`` (not yet swept)."""
+    return (
         select(func.coalesce(func.sum(stock_holds.c.quantity), 0))
         .where(
             stock_holds.c.sku == stock_levels.c.sku,
@@ -41,7 +41,11 @@ def active_reserved(now: dt.datetime | ColumnElement[dt.datetime]) -> ColumnElem
         )
         .scalar_subquery()
     )
-    return stock_levels.c.reserved - expired
+
+
+def active_reserved(now: dt.datetime | ColumnElement[dt.datetime]) -> ColumnElement[int]:
+    """SQL: the level's reservation by holds that have not expired at ``now``."""
+    return stock_levels.c.reserved - expired_units(now)
 
 
 @attrs.frozen
@@ -92,7 +96,7 @@ async def level_figures(
         # unpacked by position: Row attribute access would cost more than the rest
         # of the loop on thousands of levels (availability_many, nearby)
         rows = await tx.conn.execute(query, params)
-        for sku, location, on_hand, safety_stock, reserved in rows:
+        for sku, location, on_hand, safety_stock, reserved in rows.all():
             found[(sku, location)] = Figures(on_hand, safety_stock, int(reserved))
     return found
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from omnicore import stock_hold_take as take
 from omnicore import stock_holds as holds
-from omnicore.catalog import existing_skus
 from omnicore.channels import get_channel
-from omnicore.errors import Conflict, NotFound, OutOfStock
+from omnicore.errors import Conflict, InvalidInput, OutOfStock
 from omnicore.stock_figures import StockChanges
 from omnicore.stock_ledger import (
     add_movement,
@@ -19,8 +19,25 @@ from omnicore.stock_models import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from omnicore.store.uow import Tx
 from omnicore.stock_base import CONTENTION_RETRIES, StockBase, _quantity, _source, _ttl
+
+
+def _positive(ttl: object) -> bool:
+    return isinstance(ttl, dt.timedelta) and ttl.total_seconds() > 0
+
+
+def _hold_ttl(terms: take.HoldTerms, ttl: dt.timedelta | None) -> dt.timedelta:
+    """``_ttl``, from the channel terms ``read_hold_view`` read."""
+    if ttl is None:
+        return dt.timedelta(seconds=terms.hold_ttl_seconds)
+    if not _positive(ttl):
+        raise InvalidInput("must be a positive duration", field="ttl")
+    if ttl.total_seconds() > terms.max_hold_ttl_seconds:
+        raise InvalidInput(
+            f"above the channel's maximum of {terms.max_hold_ttl_seconds} s", field="ttl"
+        )
+    return ttl
 
 
 class HoldOperations(StockBase):
@@ -45,24 +62,51 @@ class HoldOperations(StockBase):
         for _ in range(CONTENTION_RETRIES):
             try:
                 async with self._uow() as tx:
-                    changes = StockChanges("hold")
-                    chosen = await get_channel(tx, channel)
-                    if not await existing_skus(tx, [sku]):
-                        raise NotFound(f"no variant {sku!r}", field="sku")
-                    expires_at = tx.now + _ttl(chosen, ttl)
-                    plan, context = await holds.plan_hold(tx, chosen, sku, quantity, location)
-                    await holds.reserve(tx, sku, plan, changes)
-                    hold = await holds.insert_hold(
-                        tx, chosen, sku, plan, expires_at=expires_at, reference=reference
-                    )
-                    # self._change's emit_stock_events, minus the reads plan_hold made
-                    await holds.emit_hold_events(tx, sku, changes, context, low_default=self._low)
-                    return hold
+                    return await self._take(tx, sku, quantity, channel, location, ttl, reference)
             except holds.Contention:
                 continue
         raise OutOfStock(
             f"{sku} is selling too fast to hold {quantity}: try again", sku=sku, requested=quantity
         )
+
+    async def _take(
+        self,
+        tx: Tx,
+        sku: str,
+        quantity: int,
+        channel: str,
+        location: str | None,
+        ttl: dt.timedelta | None,
+        reference: str | None,
+    ) -> Hold:
+        """One attempt of ``hold`` in ``tx``, with its events (``stock_hold_take``).
+
+        Errors come in the order of ``get_channel``, ``existing_skus``, ttl, location,
+        stock. ``Contention`` when a planned level lost its units meanwhile.
+        """
+        changes = StockChanges("hold")
+        if (
+            location is not None
+            and (ttl is None or _positive(ttl))
+            and tx.conn.dialect.name == "postgresql"
+        ):
+            # one statement; when it cannot (it wrote nothing), the general path says why
+            taken = await take.hold_at(
+                tx, channel, sku, quantity, location, changes, ttl=ttl, reference=reference
+            )
+            if taken is not None:
+                hold, context, after = taken
+                take.emit_hold_events(tx, sku, changes, context, after, low_default=self._low)
+                return hold
+        terms, context = await take.read_hold_view(tx, channel, sku, location)
+        expires_at = tx.now + _hold_ttl(terms, ttl)
+        plan = take.plan_parts(terms, context, sku, quantity, location)
+        hold, after = await take.take(
+            tx, channel, sku, plan, changes, expires_at=expires_at, reference=reference
+        )
+        # self._change's emit_stock_events, minus the reads made already
+        take.emit_hold_events(tx, sku, changes, context, after, low_default=self._low)
+        return hold
 
     async def release(self, hold_id: str) -> Hold:
         """Give held units back to every channel."""

@@ -11,8 +11,8 @@ opposite orders cannot deadlock.
 
 A hold reads what it needs first — in one query, ``hold_context``: the SKU's
 levels at every location of every channel concerned, their buffers and the low
-threshold — and locks last, so on PostgreSQL a hot level stays locked for the
-update, the hold row, a re-read of the changed levels and the outbox rows only.
+threshold — and locks last. ``commerce.stock.hold`` takes its holds with
+``stock_hold_take``, in fewer round trips still.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from omnicore.stock_figures import (
     StockChanges,
     active_reserved,
     channel_share,
-    emit_figures,
-    level_figures,
     level_key,
 )
 from omnicore.stock_ledger import lock_level, new_id, reclaim_expired
@@ -48,6 +46,9 @@ from omnicore.store.tables import (
 
 if TYPE_CHECKING:
     from omnicore.store.uow import Tx
+
+#: A part of a plan: (location, quantity, the channel's buffer there).
+Part = tuple[str, int, int]
 
 
 class Contention(Exception):
@@ -66,6 +67,8 @@ class HoldContext:
     links: dict[str, dict[str, int]]
     figures: dict[tuple[str, str], Figures]
     threshold: int | None
+
+
 
 
 def _hold_context_query() -> Select[Any]:
@@ -100,7 +103,9 @@ def _hold_context_query() -> Select[Any]:
     )
 
 
-def _reserve_query() -> Update:
+def reserve_query() -> Update:
+    """The conditional update of one level (``r_sku``, ``r_location``, ``r_quantity``,
+    ``r_needed`` = quantity + buffer): it matches only if the free units cover it."""
     needed = bindparam("r_needed", type_=Integer)
     return (
         update(stock_levels)
@@ -115,15 +120,15 @@ def _reserve_query() -> Update:
     )
 
 
-# The hot path's statements, built once: SQLAlchemy memoizes a statement's cache
-# key, so executing the same object skips building and hashing the expression.
+# The hot path's statements, built once: SQLAlchemy memoizes a statement's cache key, so
+# executing the same object skips building and hashing the expression.
 _HOLD_CONTEXT = _hold_context_query()
-_RESERVE = _reserve_query()
+_RESERVE = reserve_query()
 _INSERT_HOLD = insert(stock_holds)
 
 
 async def hold_context(tx: Tx, sku: str, candidates: Sequence[str]) -> HoldContext:
-    """One query for what ``plan_hold`` and ``emit_hold_events`` need to know."""
+    """One query for what ``plan_hold`` needs to know (and the hold's events)."""
     links: dict[str, dict[str, int]] = defaultdict(dict)
     figures: dict[tuple[str, str], Figures] = {}
     threshold = None
@@ -142,73 +147,86 @@ async def hold_context(tx: Tx, sku: str, candidates: Sequence[str]) -> HoldConte
     return HoldContext(links, figures, threshold)
 
 
-async def plan_hold(
-    tx: Tx, channel: Channel, sku: str, quantity: int, location: str | None
-) -> tuple[list[tuple[str, int, int]], HoldContext]:
-    """Choose (location, quantity, buffer) parts: the channel's locations by priority.
-
-    Also returns the ``HoldContext`` it read, for ``emit_hold_events``.
-    """
-    if location is not None:
-        link = channel.sells_from(location)
-        if link is None:
-            raise InvalidInput(
-                f"channel {channel.code} may not sell from {location!r}", field="location"
-            )
-        candidates = [link]
-    else:
-        candidates = channel.ordered_locations()
-    context = await hold_context(tx, sku, [c.location for c in candidates])
-    active = context.links.get(channel.code, {})
-    candidates = [c for c in candidates if c.location in active]
+def plan_candidates(
+    channel: str,
+    candidates: Sequence[tuple[str, int]],
+    context: HoldContext,
+    sku: str,
+    quantity: int,
+) -> list[Part]:
+    """(location, quantity, buffer) parts from ``candidates`` (location, buffer) in order,
+    among the channel's active locations; ``OutOfStock`` if they cannot cover it."""
+    active = context.links.get(channel, {})
     figures = context.figures
-    plan, missing = [], quantity
+    plan: list[Part] = []
+    missing = quantity
     shares = {}
-    for link in candidates:
-        share = channel_share(figures.get((sku, link.location)), link.buffer)
-        shares[link.location] = share
+    for location, buffer in candidates:
+        if location not in active:
+            continue
+        share = channel_share(figures.get((sku, location)), buffer)
+        shares[location] = share
         if missing and share:
             take = min(share, missing)
-            plan.append((link.location, take, link.buffer))
+            plan.append((location, take, buffer))
             missing -= take
     if missing:
         total = sum(shares.values())
         raise OutOfStock(
-            f"only {total} of {sku} available to {channel.code}, {quantity} requested",
+            f"only {total} of {sku} available to {channel}, {quantity} requested",
             sku=sku,
             requested=quantity,
             available=total,
             by_location=shares,
         )
-    return plan, context
+    return plan
 
 
-async def emit_hold_events(
-    tx: Tx, sku: str, changes: StockChanges, context: HoldContext, *, low_default: int
-) -> None:
-    """``emit_stock_events`` for a hold, reading only the levels it changed.
+def not_sold(channel: str, location: str) -> InvalidInput:
+    return InvalidInput(f"channel {channel} may not sell from {location!r}", field="location")
 
-    Every other figure comes from the ``context`` read before the row locks, so on
-    PostgreSQL the hot level stays locked for fewer round trips. The changed
-    levels are read afresh, after their update, as ``emit_stock_events`` does.
+
+async def plan_hold(
+    tx: Tx, channel: Channel, sku: str, quantity: int, location: str | None
+) -> tuple[list[Part], HoldContext]:
+    """Choose (location, quantity, buffer) parts: the channel's locations by priority.
+
+    Also returns the ``HoldContext`` it read.
     """
-    if not changes.deltas:
-        return
-    touched = {location for _, location in changes.deltas}
-    figures = dict(context.figures)
-    figures.update(await level_figures(tx, [sku], sorted(touched)))
-    channels = {
-        channel: links
-        for channel, links in context.links.items()
-        if not touched.isdisjoint(links)
-    }
-    thresholds = {} if context.threshold is None else {sku: context.threshold}
-    emit_figures(tx, changes, channels, figures, thresholds, low_default=low_default)
+    if location is not None:
+        link = channel.sells_from(location)
+        if link is None:
+            raise not_sold(channel.code, location)
+        links = [link]
+    else:
+        links = channel.ordered_locations()
+    context = await hold_context(tx, sku, [c.location for c in links])
+    candidates = [(c.location, c.buffer) for c in links]
+    return plan_candidates(channel.code, candidates, context, sku, quantity), context
 
 
-async def reserve(
-    tx: Tx, sku: str, parts: Sequence[tuple[str, int, int]], changes: StockChanges
-) -> None:
+def hold_rows(
+    group: str, channel: str, sku: str, parts: Sequence[Part], kind: HoldKind,
+    expires_at: dt.datetime | None, reference: str | None, now: dt.datetime,
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"{group}.{index}",
+            "group_id": group,
+            "sku": sku,
+            "location_code": location,
+            "quantity": quantity,
+            "channel_code": channel,
+            "kind": kind.value,
+            "reference": reference,
+            "expires_at": expires_at,
+            "created_at": now,
+        }
+        for index, (location, quantity, _) in enumerate(parts)
+    ]
+
+
+async def reserve(tx: Tx, sku: str, parts: Sequence[Part], changes: StockChanges) -> None:
     """Apply the conditional updates of a plan in lock order; ``Contention`` if one fails."""
     for location, quantity, buffer in sorted(parts):
         for attempt in range(2):
@@ -234,7 +252,7 @@ async def insert_hold(
     tx: Tx,
     channel: Channel,
     sku: str,
-    parts: Sequence[tuple[str, int, int]],
+    parts: Sequence[Part],
     *,
     expires_at: dt.datetime | None,
     reference: str | None,
@@ -243,21 +261,7 @@ async def insert_hold(
     kind = HoldKind.CART if expires_at is not None else HoldKind.ALLOCATION
     await tx.conn.execute(
         _INSERT_HOLD,
-        [
-            {
-                "id": f"{group}.{index}",
-                "group_id": group,
-                "sku": sku,
-                "location_code": location,
-                "quantity": quantity,
-                "channel_code": channel.code,
-                "kind": kind.value,
-                "reference": reference,
-                "expires_at": expires_at,
-                "created_at": tx.now,
-            }
-            for index, (location, quantity, _) in enumerate(parts)
-        ],
+        hold_rows(group, channel.code, sku, parts, kind, expires_at, reference, tx.now),
     )
     return Hold(
         group,

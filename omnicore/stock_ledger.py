@@ -13,20 +13,19 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, text, tuple_, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from omnicore.catalog import existing_skus
 from omnicore.errors import InvalidInput, NotFound, Problem
-from omnicore.stock_figures import StockChanges, active_reserved, level_key
+from omnicore.stock_bulk import write_counts
+from omnicore.stock_figures import StockChanges, level_key
 from omnicore.stock_models import BulkResult, LevelInput, MovementKind
 from omnicore.store.tables import locations, stock_holds, stock_levels, stock_movements
 from omnicore.upsert import upsert
 
 if TYPE_CHECKING:
     from omnicore.store.uow import Tx
-
-CHUNK = 500
 
 
 def new_id(prefix: str) -> str:
@@ -296,7 +295,11 @@ async def existing_locations(tx: Tx, codes: Sequence[str]) -> set[str]:
 async def set_levels(
     tx: Tx, levels: Sequence[LevelInput], *, source: str, changes: StockChanges
 ) -> BulkResult:
-    """Bulk counts: validate every row, then one movement per changed level."""
+    """Bulk counts: validate every row, then one movement per changed level.
+
+    A level already at its count (and safety stock) is not written: no movement, no
+    event, ``updated_at`` kept. A missing level is created, even at zero.
+    """
     skus = await existing_skus(tx, list({lv.sku for lv in levels}))
     codes = await existing_locations(tx, list({lv.location for lv in levels}))
     problems = []
@@ -312,77 +315,7 @@ async def set_levels(
             problems=problems,
         )
     wanted = {(lv.sku, lv.location): lv for lv in levels}
-    keys = sorted(wanted)
-    current: dict[tuple[str, str], tuple[int, int, int]] = {}
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
-        # ``sku IN`` lets SQLite use the primary key; the pair filter is exact.
-        in_chunk = (
-            stock_levels.c.sku.in_({sku for sku, _ in chunk}),
-            tuple_(stock_levels.c.sku, stock_levels.c.location_code).in_(chunk),
-        )
-        if tx.conn.dialect.name == "postgresql":
-            # Lock the existing levels (in key order, like every other writer) so that a
-            # concurrent hold or count cannot slip between this read and the write below.
-            await tx.conn.execute(
-                select(stock_levels.c.sku)
-                .where(*in_chunk)
-                .order_by(stock_levels.c.sku, stock_levels.c.location_code)
-                .with_for_update()
-            )
-        rows = await tx.conn.execute(
-            select(
-                stock_levels.c.sku,
-                stock_levels.c.location_code,
-                stock_levels.c.on_hand,
-                stock_levels.c.safety_stock,
-                active_reserved(tx.now).label("held"),
-            ).where(*in_chunk)
-        )
-        for row in rows:
-            current[(row.sku, row.location_code)] = (row.on_hand, row.safety_stock, int(row.held))
-    movements, level_rows, over_held = [], [], []
-    for sku, location in keys:
-        target = wanted[(sku, location)]
-        on_hand, safety, held = current.get((sku, location), (0, 0, 0))
-        new_safety = safety if target.safety_stock is None else target.safety_stock
-        if target.on_hand != on_hand:
-            movements.append(
-                {
-                    "sku": sku,
-                    "location_code": location,
-                    "delta": target.on_hand - on_hand,
-                    "kind": MovementKind.COUNT.value,
-                    "source": source,
-                    "external_id": None,
-                    "note": None,
-                    "created_at": tx.now,
-                }
-            )
-        if (target.on_hand, new_safety) != (on_hand, safety):
-            changes.add(sku, location, (target.on_hand - new_safety) - (on_hand - safety))
-        if held > max(0, target.on_hand - new_safety):
-            over_held.append((sku, location))
-        level_rows.append(
-            {
-                "sku": sku,
-                "location_code": location,
-                "on_hand": target.on_hand,
-                "safety_stock": new_safety,
-                "updated_at": tx.now,
-            }
-        )
-    if movements:
-        for start in range(0, len(movements), CHUNK * 4):
-            await tx.conn.execute(insert(stock_movements), movements[start : start + CHUNK * 4])
-    for start in range(0, len(level_rows), CHUNK * 4):
-        await upsert(
-            tx.conn,
-            stock_levels,
-            level_rows[start : start + CHUNK * 4],
-            ["sku", "location_code"],
-            update=["on_hand", "safety_stock", "updated_at"],
-        )
+    movements, over_held = await write_counts(tx, wanted, source=source, changes=changes)
     for sku, location in over_held:
         await revoke_excess(tx, sku, location, changes)
-    return BulkResult(levels=len(level_rows), movements=len(movements))
+    return BulkResult(levels=len(wanted), movements=movements)

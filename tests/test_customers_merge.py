@@ -119,6 +119,7 @@ async def test_merge_moves_everything_to_the_survivor(shop: Commerce, clock: Fak
         "activity": {"moved": 3},
         "favourites": {"moved": 1, "already_favourite": 1},
         "carts": {"moved": 1},
+        "orders": {"moved": 0},
         "promotion_redemptions": {"moved": 1},
         "profile": {"filled": ["language", "last_name", "preferred_store"],
                     "attributes_added": 1},

@@ -108,7 +108,7 @@ async def test_export_holds_everything(shop: Commerce, clock: FakeClock) -> None
     assert data["carts"] == [{
         "id": "cart-gwen", "channel_code": "web", "currency": "EUR", "status": "open",
         "merged_into": None, "version": 3, "note": None, "attributes": {},
-        "discount_codes": ["WELCOME"], "handoff_consent": False,
+        "discount_codes": ["WELCOME"], "delivery": None, "handoff_consent": False,
         "created_at": clock.now.isoformat(), "updated_at": clock.now.isoformat(),
         "abandoned_at": None,
         "lines": [{"id": "line-1", "sku": "TEE-M", "quantity": 2, "fulfilment": "pickup",
@@ -149,7 +149,8 @@ async def test_erase_leaves_nothing_personal(shop: Commerce, clock: FakeClock) -
     assert erasure.customer_id == gwen.id
     assert erasure.customer_ids == [gwen.id, pos.id]
     assert erasure.removed == {"identities": 5, "addresses": 1, "consents": 3, "activity": 3,
-                               "favourites": 1, "carts_detached": 1, "events_redacted": 3}
+                               "favourites": 1, "carts_detached": 1, "orders_anonymised": 0,
+                               "events_redacted": 3}
     assert erasure.steps == {"forget_orders": {"orders_anonymised": 0}}
 
     stored = await everything_stored(shop)

@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from omnicore.errors import NotFound, OmnicoreError
+from omnicore.errors import Forbidden, NotFound, OmnicoreError
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.graphiql import GRAPHIQL_HTML
-from omnicore.gateway.schema import storefront_schema
+from omnicore.gateway.schema import admin_schema, storefront_schema
+from omnicore.gateway.subscriptions import stream_route
 
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
@@ -68,14 +69,49 @@ async def _read_json(request: Request) -> dict[str, Any] | JSONResponse:
     return payload
 
 
-def create_app(commerce: Commerce, *, graphiql: bool = True) -> Starlette:
-    """The gateway as an ASGI app over an open ``Commerce`` (the caller closes it)."""
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
-    async def graphql_endpoint(request: Request) -> Response:
+
+async def _execute(schema: Any, request: Request, context: RequestContext) -> Response:
+    payload = await _read_json(request)
+    if isinstance(payload, JSONResponse):
+        return payload
+    result = await schema.execute_async(
+        payload["query"],
+        variable_values=payload.get("variables"),
+        operation_name=payload.get("operationName"),
+        context_value=context,
+    )
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [format_error(e) for e in result.errors]
+        if result.data is None:
+            return JSONResponse(body, status_code=400)
+    return JSONResponse(body)
+
+
+def create_app(commerce: Commerce, *, graphiql: bool = True) -> Starlette:
+    """The gateway as an ASGI app over an open ``Commerce`` (the caller closes it).
+
+    ``/graphql``: the storefront API (header ``X-Omnicore-Channel-Token``, optional
+    ``Authorization: Bearer <customer token>``); ``/admin/graphql``: the admin API
+    (``Authorization: Bearer <staff key>``); ``/healthz``, ``/readyz``; plugin routes.
+    """
+
+    def _graphiql(request: Request) -> Response | None:
         if request.method == "GET":
             if graphiql and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(GRAPHIQL_HTML)
             return _bad_request("send GraphQL queries with POST", 405)
+        return None
+
+    async def graphql_endpoint(request: Request) -> Response:
+        page = _graphiql(request)
+        if page is not None:
+            return page
         token = request.headers.get(CHANNEL_HEADER)
         if not token:
             return _bad_request(f"missing {CHANNEL_HEADER} header (a channel's public token)", 401)
@@ -83,21 +119,29 @@ def create_app(commerce: Commerce, *, graphiql: bool = True) -> Starlette:
             channel = await commerce.channels.by_token(token)
         except NotFound:
             return _bad_request("unknown channel token", 401)
-        payload = await _read_json(request)
-        if isinstance(payload, JSONResponse):
-            return payload
-        result = await storefront_schema.execute_async(
-            payload["query"],
-            variable_values=payload.get("variables"),
-            operation_name=payload.get("operationName"),
-            context_value=RequestContext(commerce=commerce, channel=channel),
-        )
-        body: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            body["errors"] = [format_error(e) for e in result.errors]
-            if result.data is None:
-                return JSONResponse(body, status_code=400)
-        return JSONResponse(body)
+        customer_id = None
+        bearer = _bearer(request)
+        if bearer is not None:
+            try:
+                customer_id = await commerce.auth.authenticate_customer(bearer)
+            except Forbidden as exc:
+                return _bad_request(exc.message, 401)
+        context = RequestContext(commerce=commerce, channel=channel, customer_id=customer_id)
+        return await _execute(storefront_schema, request, context)
+
+    async def admin_endpoint(request: Request) -> Response:
+        page = _graphiql(request)
+        if page is not None:
+            return page
+        key = _bearer(request)
+        if key is None:
+            return _bad_request("missing Authorization: Bearer <staff key>", 401)
+        try:
+            staff = await commerce.auth.authenticate_staff(key)
+        except Forbidden as exc:
+            return _bad_request(exc.message, 401)
+        return await _execute(admin_schema, request, RequestContext(commerce=commerce,
+                                                                    staff=staff))
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -112,6 +156,8 @@ def create_app(commerce: Commerce, *, graphiql: bool = True) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/admin/graphql", admin_endpoint, methods=["GET", "POST"]),
+        stream_route(commerce),  # /graphql/stream: subscriptions as server-sent events
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *commerce.plugins.routes(commerce),

@@ -1,4 +1,4 @@
-"""Storefront catalog: ``products``, ``product`` with variants and channel prices."""
+"""Storefront catalog: ``products``, ``product`` with variants, channel prices and stock."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ import graphene
 
 from omnicore.catalog import Product
 from omnicore.gateway.context import RequestContext
+from omnicore.gateway.stock import (
+    AvailabilityType,
+    resolve_product_availability,
+    resolve_variant_availability,
+)
 
 
 class MoneyType(graphene.ObjectType):
@@ -26,12 +31,16 @@ class VariantType(graphene.ObjectType):
     title = graphene.String(required=True)
     barcode = graphene.String()
     price = graphene.Field(MoneyType, description="The price for the caller's channel")
+    availability = graphene.Field(AvailabilityType, required=True,
+                                  resolver=resolve_variant_availability,
+                                  description="What the caller's channel may sell of it")
 
     @staticmethod
     async def resolve_price(parent: Any, info: graphene.ResolveInfo) -> Any:
         context: RequestContext = info.context
+        channel = context.require_channel()
         prices = await context.commerce.catalog.prices_for(
-            [parent.sku], currency=context.channel.currency, channel=context.channel.code
+            [parent.sku], currency=channel.currency, channel=channel.code
         )
         price = prices.get(parent.sku)
         return price.amount.to_json() if price else None
@@ -47,6 +56,9 @@ class ProductType(graphene.ObjectType):
     description = graphene.String(required=True)
     images = graphene.List(graphene.NonNull(graphene.String), required=True)
     variants = graphene.List(graphene.NonNull(VariantType), required=True)
+    availability = graphene.List(graphene.NonNull(AvailabilityType), required=True,
+                                 resolver=resolve_product_availability,
+                                 description="Per variant, what the caller's channel may sell")
 
 
 class ProductConnection(graphene.ObjectType):

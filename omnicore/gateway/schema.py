@@ -1,15 +1,68 @@
-"""The storefront schema, assembled from per-domain query classes."""
+"""The two schemas, assembled from per-domain classes.
+
+A domain module contributes a ``…Query`` and/or ``…Mutation`` (graphene
+``ObjectType`` subclasses whose fields are merged here). Add a class to the
+lists below to expose it; the order of the lists is the order of the fields.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import graphene
 
+from omnicore.gateway.admin_catalog import AdminCatalogMutation, AdminCatalogQuery
+from omnicore.gateway.admin_customers import AdminCustomersMutation, AdminCustomersQuery
+from omnicore.gateway.admin_fulfilment import AdminFulfilmentMutation, AdminFulfilmentQuery
+from omnicore.gateway.admin_orders import AdminOrdersMutation, AdminOrdersQuery
+from omnicore.gateway.admin_outbox import AdminOutboxMutation, AdminOutboxQuery
+from omnicore.gateway.admin_promotions import AdminPromotionsMutation, AdminPromotionsQuery
+from omnicore.gateway.admin_stock import AdminStockMutation, AdminStockQuery
+from omnicore.gateway.carts import CartMutation, CartQuery
 from omnicore.gateway.catalog import CatalogQuery
+from omnicore.gateway.checkout import CheckoutMutation
+from omnicore.gateway.customers import CustomerMutation, CustomerQuery
 from omnicore.gateway.locations import LocationsQuery
+from omnicore.gateway.orders import OrdersQuery
+from omnicore.gateway.stock import StockQuery
+from omnicore.gateway.subscriptions import OrderSubscription
+
+#: storefront (``/graphql``): a channel's public token, optionally a customer token
+STOREFRONT_QUERIES: list[type[Any]] = [CatalogQuery, LocationsQuery, StockQuery, CartQuery,
+                                        CustomerQuery, OrdersQuery]
+STOREFRONT_MUTATIONS: list[type[Any]] = [CartMutation, CheckoutMutation, CustomerMutation]
+STOREFRONT_SUBSCRIPTIONS: list[type[Any]] = [OrderSubscription]
+
+#: admin (``/admin/graphql``): a staff key with permissions
+ADMIN_QUERIES: list[type[Any]] = [AdminCatalogQuery, AdminPromotionsQuery, AdminStockQuery,
+                                   AdminCustomersQuery, AdminOrdersQuery, AdminFulfilmentQuery,
+                                   AdminOutboxQuery]
+ADMIN_MUTATIONS: list[type[Any]] = [AdminCatalogMutation, AdminPromotionsMutation,
+                                     AdminStockMutation, AdminCustomersMutation,
+                                     AdminOrdersMutation, AdminFulfilmentMutation,
+                                     AdminOutboxMutation]
 
 
-class Query(CatalogQuery, LocationsQuery, graphene.ObjectType):
-    """Storefront queries (``/graphql``)."""
+def _merge(name: str, parts: list[type[Any]], doc: str) -> type[Any] | None:
+    if not parts:
+        return None
+    return type(name, (*parts, graphene.ObjectType), {"__doc__": doc})
 
 
-storefront_schema = graphene.Schema(query=Query, auto_camelcase=True)
+def build_schema(queries: list[type[Any]], mutations: list[type[Any]],
+                 subscriptions: list[type[Any]], *, prefix: str) -> graphene.Schema:
+    query = _merge(f"{prefix}Query", queries, "Read operations")
+    if query is None:  # a schema needs a query type
+        query = type(f"{prefix}Query", (graphene.ObjectType,),
+                     {"ok": graphene.Boolean(default_value=True)})
+    return graphene.Schema(
+        query=query,
+        mutation=_merge(f"{prefix}Mutation", mutations, "Changes"),
+        subscription=_merge(f"{prefix}Subscription", subscriptions, "Live updates"),
+        auto_camelcase=True,
+    )
+
+
+storefront_schema = build_schema(STOREFRONT_QUERIES, STOREFRONT_MUTATIONS,
+                                 STOREFRONT_SUBSCRIPTIONS, prefix="")
+admin_schema = build_schema(ADMIN_QUERIES, ADMIN_MUTATIONS, [], prefix="Admin")

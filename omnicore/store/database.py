@@ -102,8 +102,17 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads only (on SQLite it does not take the write lock)."""
+        """A connection for reads only.
+
+        On SQLite, a deferred transaction: one snapshot, without the write lock. On
+        PostgreSQL, no transaction at all (autocommit): each statement sees what was
+        committed when it started — exactly what READ COMMITTED, omnicore's level, gives
+        inside a transaction — and the BEGIN and ROLLBACK round trips are saved.
+        """
         async with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return
             conn = await conn.execution_options(omnicore_readonly=True)
             async with conn.begin():
                 yield conn

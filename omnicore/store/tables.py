@@ -318,6 +318,8 @@ carts = Table(
     Column("note", Text, nullable=True),
     Column("attributes", JSON, nullable=False),
     Column("discount_codes", JSON, nullable=False),
+    # the delivery groups chosen for checkout (omnicore.delivery.DeliveryGroup), or None
+    Column("delivery", JSON, nullable=True),
     Column("handoff_code", String(16), nullable=True, unique=True),
     Column("handoff_expires_at", UTCDateTime, nullable=True),
     Column("handoff_consent", Boolean, nullable=False, default=False),
@@ -398,3 +400,7 @@ promotion_redemptions = Table(
     UniqueConstraint("promotion_id", "order_ref"),
     Index("ix_promotion_redemptions_customer", "promotion_id", "customer_id"),
 )
+
+# The order tables share ``metadata``; importing them here makes ``metadata`` complete.
+from omnicore.store import auth_tables as _auth_tables  # noqa: E402, F401
+from omnicore.store import order_tables as _order_tables  # noqa: E402, F401

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import ARRAY, Integer, String, Text, bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnicore.events import PendingEvent
 from omnicore.store.database import Database
-from omnicore.store.tables import outbox_deliveries, outbox_events
+from omnicore.store.tables import outbox_events
+from omnicore.store.types import UTCDateTime
 
 Clock = Callable[[], dt.datetime]
 
@@ -31,50 +32,79 @@ class Tx:
         self.events.append(PendingEvent(topic, payload))
 
 
+# PostgreSQL: the events and their deliveries in one statement. Rows are numbered in
+# the order given (events as emitted; per event, consumers as listed) and the ids follow
+# that order, as sort_by_parameter_order does for SQLAlchemy's own batched inserts.
+_WRITE_EVENTS_PG = text(
+    """
+WITH written AS (
+    INSERT INTO outbox_events (topic, payload, created_at)
+    SELECT e.topic, e.payload, :now
+    FROM unnest(:topics, :payloads) WITH ORDINALITY AS e(topic, payload, n)
+    ORDER BY e.n
+    RETURNING id
+)
+INSERT INTO outbox_deliveries (event_id, consumer, status, attempts, next_attempt_at)
+SELECT written.id, c.consumer, 'pending', 0, :now
+FROM written CROSS JOIN unnest(:consumers) WITH ORDINALITY AS c(consumer, n)
+ORDER BY written.id, c.n
+"""
+).bindparams(
+    bindparam("now", type_=UTCDateTime),
+    bindparam("topics", type_=ARRAY(String)),
+    bindparam("payloads", type_=ARRAY(Text)),
+    bindparam("consumers", type_=ARRAY(String)),
+)
+
+# SQLite: the write lock (BEGIN IMMEDIATE) makes the newest ``count`` events ours.
+_WRITE_DELIVERIES_SQLITE = text(
+    """
+INSERT INTO outbox_deliveries (event_id, consumer, status, attempts, next_attempt_at)
+SELECT e.id, c.value, 'pending', 0, :now
+FROM (SELECT id FROM outbox_events ORDER BY id DESC LIMIT :count) AS e, json_each(:consumers) AS c
+ORDER BY e.id, c.key
+"""
+).bindparams(bindparam("now", type_=UTCDateTime), bindparam("count", type_=Integer))
+
+_INSERT_EVENTS = insert(outbox_events)
+
+
 async def write_events(
     conn: AsyncConnection,
     events: Sequence[PendingEvent],
     consumers: Sequence[str],
     now: dt.datetime,
 ) -> None:
-    """Insert events and one pending delivery per consumer, on ``conn``'s transaction."""
+    """Insert events and one pending delivery per consumer, on ``conn``'s transaction.
+
+    One statement on PostgreSQL; on SQLite one for the events and, with consumers, one
+    for their deliveries.
+    """
     if not events:
         return
-    rows = [
-        {
-            "topic": e.topic,
-            "payload": json.dumps(e.payload, separators=(",", ":")),
-            "created_at": now,
-        }
-        for e in events
-    ]
-    if conn.dialect.name == "sqlite":
-        # SQLAlchemy cannot batch an ordered RETURNING on SQLite (one INSERT per event);
-        # the write lock (BEGIN IMMEDIATE) makes the newest len(rows) ids ours, in order.
-        await conn.execute(insert(outbox_events), rows)
-        newest = await conn.execute(
-            select(outbox_events.c.id).order_by(outbox_events.c.id.desc()).limit(len(rows))
+    payloads = [json.dumps(e.payload, separators=(",", ":")) for e in events]
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            _WRITE_EVENTS_PG,
+            {
+                "now": now,
+                "topics": [e.topic for e in events],
+                "payloads": payloads,
+                "consumers": list(consumers),
+            },
         )
-        ids = sorted(newest.scalars())
-    else:
-        result = await conn.execute(
-            insert(outbox_events).returning(outbox_events.c.id, sort_by_parameter_order=True), rows
-        )
-        ids = [row[0] for row in result]
+        return
+    await conn.execute(
+        _INSERT_EVENTS,
+        [
+            {"topic": e.topic, "payload": payload, "created_at": now}
+            for e, payload in zip(events, payloads, strict=True)
+        ],
+    )
     if consumers:
         await conn.execute(
-            insert(outbox_deliveries),
-            [
-                {
-                    "event_id": event_id,
-                    "consumer": consumer,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                }
-                for event_id in ids
-                for consumer in consumers
-            ],
+            _WRITE_DELIVERIES_SQLITE,
+            {"now": now, "count": len(events), "consumers": json.dumps(list(consumers))},
         )
 
 
@@ -98,7 +128,8 @@ class UnitOfWork:
         async with self.db.transaction() as conn:
             tx = Tx(conn, self.clock())
             yield tx
-            await write_events(conn, tx.events, self._consumers(), tx.now)
+            if tx.events:
+                await write_events(conn, tx.events, self._consumers(), tx.now)
         if tx.events:
             self._on_commit()
 
