@@ -302,11 +302,14 @@ class CheckoutService:
         """Void every payment of ``key`` that holds money without an order; count them."""
         async with self._uow.read() as tx:
             rows = list(await _unsettled(tx, key))
+            number = (await tx.conn.execute(
+                select(checkouts.c.order_number).where(checkouts.c.key == key))).scalar()
         voided = 0
         for row in rows:
             try:
                 gateway = self._commerce.payments.gateway(row.gateway)
-                await gateway.void(payment_ref(row), idempotency_key=f"{row.id}:void")
+                # with the order number the gateway can replay the authorize call to find it
+                await gateway.void(payment_ref(row, number), idempotency_key=f"{row.id}:void")
             except Exception:
                 log.warning("could not void payment %s yet; the worker will retry", row.id)
                 continue

@@ -136,8 +136,8 @@ class PaymentService:
             wanted = _amount(amount, payment, left)
             if wanted > left:
                 raise InvalidInput(f"only {left} can still be captured", field="amount")
-            txn = await _start(tx, payment_id, "capture", wanted)
-        result = await self._call(row, txn, "capture", wanted, actor)
+            txn, key = await _start(tx, payment_id, "capture", wanted)
+        result = await self._call(row, txn, key, "capture", wanted)
         return await self._finish(txn, result, actor, captured=result.amount)
 
     async def void(self, payment_id: str, *, actor: str | None = None) -> Payment:
@@ -148,8 +148,8 @@ class PaymentService:
             if payment.status not in (*UNSETTLED, S.PARTIALLY_CAPTURED):
                 raise Conflict(f"a payment that is {payment.status} cannot be voided",
                                field="payment_id")
-            txn = await _start(tx, payment_id, "void", payment.authorized - payment.captured)
-        result = await self._call(row, txn, "void", None, actor)
+            txn, key = await _start(tx, payment_id, "void", payment.authorized - payment.captured)
+        result = await self._call(row, txn, key, "void", None)
         return await self._finish(txn, result, actor, voided=True)
 
     async def refund(self, payment_id: str, amount: Money | str | int | None = None, *,
@@ -165,16 +165,15 @@ class PaymentService:
             wanted = _amount(amount, payment, left)
             if not left.minor_units or wanted > left:
                 raise InvalidInput(f"only {left} can be refunded", field="amount")
-            txn = await _start(tx, payment_id, "refund", wanted)
-        result = await self._call(row, txn, "refund", wanted, actor)
+            txn, key = await _start(tx, payment_id, "refund", wanted)
+        result = await self._call(row, txn, key, "refund", wanted)
         return await self._finish(txn, result, actor, refunded=result.amount)
 
-    async def _call(self, row: Any, txn: int, operation: str, amount: Money | None,
-                    actor: str | None) -> GatewayResult:
+    async def _call(self, row: Any, txn: int, key: str, operation: str, amount: Money | None
+                    ) -> GatewayResult:
         gateway = self.gateway(row.gateway)
         number = await self._order_number(row.order_id)
         ref = payment_ref(row, number)
-        key = f"{row.id}:{operation}:{txn}"
         try:
             if operation == "void":
                 return await gateway.void(ref, idempotency_key=key)
@@ -369,14 +368,27 @@ async def _pending(tx: Tx, payment_id: str, kind: str, row: Any) -> Money:
     return Money.from_minor_units(int(minor or 0), row.currency)
 
 
-async def _start(tx: Tx, payment_id: str, kind: str, amount: Money) -> int:
+async def _start(tx: Tx, payment_id: str, kind: str, amount: Money) -> tuple[int, str]:
+    """Record a call about to be made: ``(transaction id, idempotency key)``.
+
+    The key numbers the calls of this kind that did not fail: a call retried after a
+    failure (a timeout: did the vendor act?) reuses the failed call's key, so the vendor
+    answers it once; two calls in a row (two partial refunds) get two keys. The payment
+    row is locked by the caller, so two concurrent calls never share a number.
+    """
+    done = (await tx.conn.execute(
+        select(func.count()).select_from(payment_transactions).where(
+            payment_transactions.c.payment_id == payment_id,
+            payment_transactions.c.kind == kind, payment_transactions.c.outcome != "failed")
+    )).scalar()
+    key = f"{payment_id}:{kind}:{int(done or 0) + 1}"
     result = await tx.conn.execute(
         insert(payment_transactions).values(
             payment_id=payment_id, kind=kind, amount_minor=amount.minor_units,
             outcome="pending", created_at=tx.now,
         ).returning(payment_transactions.c.id)
     )
-    return int(result.scalar_one())
+    return int(result.scalar_one()), key
 
 
 async def checkout_status(tx: Tx, key: str) -> str | None:

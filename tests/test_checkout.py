@@ -388,3 +388,20 @@ async def test_voiding_a_partly_captured_payment_keeps_what_was_captured(
     after = await shop.payments.void(order.payments[0].id)
     assert after.status is PaymentStatus.CAPTURED
     assert after.captured == Money("10.00", "EUR") == after.authorized
+
+
+async def test_a_capture_retried_after_a_failure_reuses_its_idempotency_key(
+    shop: Commerce, gateway: FakeGateway
+) -> None:
+    cart_id = await cart_with(shop, [{"sku": "TEE-L", "quantity": 1}], delivery=[HOME])
+    order = await shop.checkout(cart_id, payments=[{"gateway": "fake"}], idempotency_key="k")
+    payment = order.payments[0]
+    gateway.mode = "down"
+    with pytest.raises(Exception):  # noqa: B017 - the provider is unreachable
+        await shop.payments.capture(payment.id, "10.00")
+    gateway.mode = "ok"
+    await shop.payments.capture(payment.id, "10.00")
+    await shop.payments.capture(payment.id, "5.00")
+    keys = [key for op, key in gateway.calls if op == "capture"]
+    assert keys == [f"{payment.id}:capture:1", f"{payment.id}:capture:1",
+                    f"{payment.id}:capture:2"]

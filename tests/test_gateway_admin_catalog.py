@@ -198,6 +198,8 @@ async def test_promotions_are_created_coded_listed_and_stopped(admin: Admin) -> 
     assert next(p for p in listed["web"] if p["name"] == "Summer")["codes"] == [
         "SUMMER15", "VIP-1", "VIP-2"]
     assert [p["name"] for p in listed["live"]] == ["3 for 2"]  # Summer starts in March
+    assert await admin.error("admin", '{ promotions(activeAt: "2026-02-01T00:00:00") { id } }'
+                             ) == {"code": "invalid_input", "field": "active_at"}
 
     stop = """mutation($id: ID!) { promotionDeactivate(id: $id) {
       promotion { active } userErrors { field code } } }"""

@@ -76,6 +76,11 @@ async def test_orders_are_filtered_and_a_store_key_lists_its_own(admin: Admin) -
     assert [n["number"] for n in placed] == [rivoli.number]  # pay at pickup
     assert await admin.error("admin", ORDERS, status=["lost"]) == {
         "code": "invalid_input", "field": "status[0]"}
+    naive = 'query { orders(placedAfter: "2026-03-01T00:00:00") { hasNextPage } }'
+    assert await admin.error("admin", naive) == {"code": "invalid_input", "field": "placed_after"}
+    later = "query($since: DateTime) { orders(placedAfter: $since) { nodes { number } } }"
+    after_all = await admin.data("admin", later, since=admin.clock.now.isoformat())
+    assert after_all["orders"]["nodes"] == []  # all three were placed before the clock moved
 
     # pages of one, following endCursor
     seen, after = [], None

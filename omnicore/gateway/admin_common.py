@@ -13,6 +13,7 @@ Changes made through the admin API are recorded with the actor
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "JSON",
     "MoneyInput",
     "actor",
+    "aware",
     "commerce_of",
     "context_of",
     "covers_channel",
@@ -104,6 +106,13 @@ def require_unscoped(info: graphene.ResolveInfo, permission: Permission, what: s
         raise Forbidden(f"{what} needs a staff key that is not limited to locations",
                         field="location")
     return staff
+
+
+def aware(value: dt.datetime | None, field: str) -> dt.datetime | None:
+    """A date-time argument, which must say its time zone (``…+01:00``, ``…Z``)."""
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput("give the time zone: 2026-03-02T10:00:00+01:00", field=field)
+    return value
 
 
 def actor(staff: StaffPrincipal) -> str:

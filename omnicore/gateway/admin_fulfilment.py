@@ -24,6 +24,7 @@ from omnicore.order_models import Fulfilment
 
 __all__ = ["AdminFulfilmentMutation", "AdminFulfilmentQuery"]
 
+
 def _origin(fulfilment: Fulfilment) -> str:
     return fulfilment.location
 

@@ -19,6 +19,7 @@ from omnicore.errors import Forbidden, InvalidInput
 from omnicore.gateway.admin_common import (
     JSON,
     actor,
+    aware,
     commerce_of,
     plain,
     require,
@@ -176,6 +177,8 @@ class AdminOrdersQuery(graphene.ObjectType):
         staff = require(info, Permission.VIEW_ORDERS, location=location)
         if not 1 <= first <= MAX_PAGE:
             raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="first")
+        for name in ("placed_after", "placed_before"):
+            aware(filters.get(name), name)
         for index, status in enumerate(filters.get("status") or []):
             if status not in {s.value for s in OrderStatus}:
                 raise InvalidInput(f"{status!r} is not an order status", field=f"status[{index}]")

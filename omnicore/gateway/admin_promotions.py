@@ -14,6 +14,7 @@ import graphene
 from omnicore.auth import Permission
 from omnicore.gateway.admin_common import (
     JSON,
+    aware,
     commerce_of,
     fields_under,
     plain,
@@ -119,8 +120,8 @@ class AdminPromotionsQuery(graphene.ObjectType):
                                  active_at: dt.datetime | None = None,
                                  channel: str | None = None) -> list[Promotion]:
         require(info, Permission.MANAGE_PROMOTIONS)
-        found: list[Promotion] = await commerce_of(info).promotions.list(active_at=active_at,
-                                                                         channel=channel)
+        found: list[Promotion] = await commerce_of(info).promotions.list(
+            active_at=aware(active_at, "active_at"), channel=channel)
         return found
 
     @staticmethod
