@@ -20,4 +20,5 @@ BENCHMARKS = {
     "customers": "bench.customers",
     "sourcing": "bench.sourcing",
     "checkout": "bench.checkout",
+    "gateway": "bench.gateway",
 }

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +126,8 @@ class CheckoutService:
                      ) -> tuple[str, str | None]:
         """Reserve ``key``: ``(order number, None)`` to go on, ``(number, order_id)`` if done."""
         restarts = 0
+        # the lease is measured on the Commerce clock; the wait is bounded in real time too
+        deadline = time.monotonic() + self._commerce.order_settings.checkout_lease_seconds
         while True:
             try:
                 async with self._uow() as tx:
@@ -132,6 +135,9 @@ class CheckoutService:
             except IntegrityError:
                 continue  # another request inserted the key first: read it again
             if outcome == "wait":
+                if time.monotonic() > deadline:
+                    raise Conflict("a checkout with this idempotency key is still in progress",
+                                   field="idempotency_key")
                 await asyncio.sleep(WAIT_STEP_SECONDS)
                 continue
             if outcome == "restart":

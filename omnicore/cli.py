@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -369,70 +368,5 @@ def _import(
         sys.exit(1)
 
 
-# -- demo ----------------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--serve/--no-serve", default=True, show_default=True,
-              help="Serve the GraphQL gateway once the demo is ready.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
-              help="Port to listen on.")
-@click.pass_obj
-def demo(cli: CliContext, serve: bool, host: str, port: int) -> None:
-    """Create the demo retailer and serve its GraphQL API.
-
-    Atelier Seine: a warehouse near Paris, twelve Paris-area stores, web, app,
-    store and Amazon channels, 280 products with prices and stock. Created
-    once; running it again changes nothing. Prints each channel's public token
-    for the storefront API.
-    """
-    from omnicore.demo import create_demo
-
-    async def go() -> list[str]:
-        async with cli.open(dispatch=False) as commerce:
-            return (await create_demo(commerce)).lines()
-
-    lines = run(go())
-    if serve:  # the gateway prints the summary as its banner
-        _serve(cli, host=host, port=port, banner=lines)
-    else:
-        click.echo("\n".join(lines))
-
-
-@main.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to listen on (0.0.0.0 for every interface).")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
-              help="Port to listen on.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256),
-              help="uvicorn worker processes, each with its own Commerce (use PostgreSQL "
-                   "beyond one).")
-@click.pass_obj
-def serve_command(cli: CliContext, host: str, port: int, workers: int) -> None:
-    """Serve the GraphQL gateway with uvicorn.
-
-    The storefront API is at /graphql (GraphiQL in a browser); each request
-    names its channel by the channel's public token in the
-    X-Omnicore-Channel-Token header. Needs the server extra.
-    """
-    _serve(cli, host=host, port=port, workers=workers)
-
-
-def _serve(cli: CliContext, **options: Any) -> None:
-    try:
-        from omnicore.gateway.server import serve
-    except ImportError as exc:
-        for line in options.get("banner", ()):
-            click.echo(line)
-        click.echo(f"error: the GraphQL gateway is not available ({exc}); install "
-                   "omnicore[server]", err=True)
-        sys.exit(1)
-    if cli.config_path is not None:  # the gateway's processes read the same configuration
-        os.environ["OMNICORE_CONFIG"] = os.path.abspath(cli.config_path)
-    try:
-        url = cli.database_url or cli.config().database.url
-    except OmnicoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    serve(url, **options)
-from omnicore import cli_staff  # noqa: E402, F401  (registers `omnicore staff`)
+# registers `omnicore serve`, `omnicore demo` and `omnicore staff`
+from omnicore import cli_serve, cli_staff  # noqa: E402, F401

@@ -11,10 +11,17 @@ Deterministic (a seeded random generator) and idempotent: when the warehouse
 and the ``web`` channel exist the database already holds the demo and nothing
 is written. ``web`` is saved last, so a run that was interrupted is completed
 by the next one.
+
+    issued = await issue_demo_staff_key(commerce)   # issued.key: shown once
+
+gives ``omnicore demo`` a staff key with every permission for the admin API.
+Only its hash is stored, so each call issues a new key and revokes the
+previous demo keys (those named ``DEMO_STAFF_KEY_NAME``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import unicodedata
 from collections.abc import Iterator
@@ -22,16 +29,29 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from sqlalchemy import select
 
+from omnicore.auth import IssuedKey, Permission
 from omnicore.errors import Conflict, NotFound
 from omnicore.stock import LevelInput
+from omnicore.store.auth_tables import staff_keys
 
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
 
-__all__ = ["RETAILER", "WAREHOUSE", "DemoChannel", "DemoSummary", "create_demo", "ean13"]
+__all__ = [
+    "DEMO_STAFF_KEY_NAME",
+    "RETAILER",
+    "WAREHOUSE",
+    "DemoChannel",
+    "DemoSummary",
+    "create_demo",
+    "ean13",
+    "issue_demo_staff_key",
+]
 
 RETAILER = "Atelier Seine"
+DEMO_STAFF_KEY_NAME = "omnicore demo (every permission)"
 WAREHOUSE = "dc-garonor"
 SEED = 2026
 BATCH = 2000
@@ -304,3 +324,19 @@ async def create_demo(commerce: Commerce) -> DemoSummary:
         await commerce.stock.set_levels(chunk, source="demo")
     await commerce.channels.save(web)
     return await _summary(commerce, created=True)
+
+
+async def issue_demo_staff_key(commerce: Commerce) -> IssuedKey:
+    """A new staff key with every permission; earlier demo keys are revoked.
+
+    The plain key is in the result only (omnicore keeps its SHA-256): print it.
+    """
+    async with commerce.uow.read() as tx:
+        previous = list((await tx.conn.execute(select(staff_keys.c.id).where(
+            staff_keys.c.name == DEMO_STAFF_KEY_NAME, staff_keys.c.revoked_at.is_(None)
+        ))).scalars())
+    issued = await commerce.auth.create_staff_key(DEMO_STAFF_KEY_NAME, list(Permission))
+    for key_id in previous:
+        with contextlib.suppress(NotFound):  # revoked meanwhile by someone else
+            await commerce.auth.revoke_staff_key(key_id)
+    return issued

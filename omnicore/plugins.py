@@ -111,6 +111,10 @@ class PluginHost:
 
     # -- introspection ---------------------------------------------------------------------
 
+    def get(self, name: str) -> object | None:
+        """The registered plugin object called ``name`` (its entry-point name), or None."""
+        return self.pm.get_plugin(name)
+
     def names(self) -> list[str]:
         """Registered plugin names, in registration order."""
         return [name for name, _ in self.pm.list_name_plugin()]

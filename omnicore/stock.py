@@ -137,10 +137,11 @@ class StockService(LedgerOperations, HoldOperations, StockBase):
         if not skus:
             raise InvalidInput("give at least one SKU", field="skus")
         async with self._uow.read() as tx:
-            chosen = await get_channel(tx, channel)
+            # the locator reads the channel's links itself: building the whole Channel
+            # (2,000 locations) would cost more than the search
             return await nearby(
                 tx,
-                chosen,
+                channel,
                 list(skus),
                 point,
                 radius_km=radius_km,

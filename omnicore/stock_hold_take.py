@@ -29,6 +29,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    column,
     exists,
     insert,
     select,
@@ -251,6 +252,14 @@ FROM reserved LEFT JOIN (
     bindparam("hold_id", type_=String),
     bindparam("group_id", type_=String),
     bindparam("reference", type_=String),
+).columns(  # typed and positional: SQLAlchemy then caches the result's metadata
+    *(column(name, Integer) for name in (
+        "level_on_hand", "level_safety_stock", "level_reserved", "level_expired",
+        "hold_ttl_seconds")),
+    column("channel_code", String),
+    column("location_code", String),
+    *(column(name, Integer) for name in (
+        "buffer", "on_hand", "safety_stock", "active_reserved", "low")),
 )
 
 

@@ -22,6 +22,13 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "MUG-BLUE on channel web: available 23 (the channel's buffer keeps 1 back)",
         "MUG-BLUE on channel web: price 12.50 EUR",
     ],
+    "mount_gateway.py": [
+        "GET / -> my shop (the commerce API is under /commerce)",
+        "GET /commerce/readyz -> ready",
+        "POST /commerce/graphql -> MUG-BLUE: 14.90 EUR, available 24",
+        "POST /commerce/admin/graphql without a staff key -> 401: "
+        "missing Authorization: Bearer <staff key>",
+    ],
 }
 
 

@@ -11,12 +11,15 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 import uvicorn
 from test_gateway_storefront_support import HOME, Storefront, open_storefront
 
 from omnicore.gateway.app import CHANNEL_HEADER
+from omnicore.gateway.subscriptions import OrderWatch, follow_order
+from omnicore.order_models import Order
 from omnicore.testing import FakeClock
 
 POLL = {"gateway": {"order_status_poll_seconds": 0.05, "subscription_keepalive_seconds": 0.2}}
@@ -183,13 +186,17 @@ async def live_server(shop: Storefront) -> AsyncIterator[str]:
                             timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):
+        while not server.started:
+            if task.done():
+                task.result()  # it failed to start: say why
+            await asyncio.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
-        await task
+        async with asyncio.timeout(10):
+            await task
         sock.close()
 
 
@@ -207,6 +214,12 @@ async def read_events(response: httpx.Response) -> AsyncIterator[tuple[str, Any]
             text = "\n".join(data)
             yield event, json.loads(text) if text else None
             event, data = None, []
+
+
+async def next_event(events: AsyncIterator[tuple[str, Any]]) -> tuple[str, Any]:
+    """The next event, or a failure (not a hung test) when none comes."""
+    async with asyncio.timeout(10):
+        return await anext(events)
 
 
 SUBSCRIBE = """subscription($number: String!, $email: String) {
@@ -227,24 +240,47 @@ async def test_order_status_is_pushed_as_it_changes(shop: Storefront) -> None:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             events = read_events(response)
-            kind, first = await anext(events)
+            kind, first = await next_event(events)
             assert kind == "next"
             assert first["data"]["orderStatus"]["status"] == "authorized"
             assert first["data"]["orderStatus"]["previousStatus"] == "placed"
             # an associate starts picking, then the order is cancelled: two changes
             await shop.commerce.fulfilment.start_picking(fulfilments[0].id, actor="alice")
-            kind, picking = await anext(events)
+            kind, picking = await next_event(events)
             assert picking["data"]["orderStatus"]["status"] == "in_fulfilment"
             assert picking["data"]["orderStatus"]["previousStatus"] == "authorized"
             assert picking["data"]["orderStatus"]["order"]["fulfilments"][0]["status"] in (
                 "picking", "open")
             await shop.commerce.orders.cancel(order["id"], actor="alice", reason="asked")
-            kind, cancelled = await anext(events)
+            kind, cancelled = await next_event(events)
             assert cancelled["data"]["orderStatus"]["status"] == "cancelled"
             # a final status ends the stream
-            assert await anext(events) == ("complete", None)
+            assert await next_event(events) == ("complete", None)
             with pytest.raises(StopAsyncIteration):
-                await anext(events)
+                await next_event(events)
+
+
+async def test_a_change_is_followed_by_the_history_not_the_status_column(
+    shop: Storefront, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL an order's row and its history are read by separate statements: a
+    poll may see the history's last change before the row says so. The stream follows
+    the history, so it still sends the change and ends after a final one."""
+    cart_id = await ready_cart(shop)
+    placed = (await shop.mutate(CHECKOUT, "checkoutComplete", id=cart_id, key="k",
+                                payments=FAKE, email="ada@example.com"))["order"]
+    before = await shop.commerce.orders.get(placed["id"])
+    cancelled = await shop.commerce.orders.cancel(placed["id"], actor="alice")
+    torn = attrs.evolve(cancelled, status=before.status)  # the row read before the commit
+
+    async def stale_row(order_id: str) -> Order:
+        return torn
+
+    monkeypatch.setattr(shop.commerce.orders, "get", stale_row)
+    follow = follow_order(OrderWatch(shop.commerce, 0.01), before, max_seconds=5)
+    async with asyncio.timeout(5):
+        statuses = [event["status"] async for event in follow]
+    assert statuses == ["authorized", "cancelled"]
 
 
 async def test_order_status_stream_refusals(shop: Storefront) -> None:
@@ -269,6 +305,17 @@ async def test_order_status_stream_refusals(shop: Storefront) -> None:
     assert "/graphql/stream" in body["errors"][0]["message"]
 
 
+async def test_the_stream_has_the_query_limits_of_graphql(
+    db_url: str, clock: FakeClock
+) -> None:
+    limits = {"gateway": {**POLL["gateway"], "max_depth": 2}}
+    async with open_storefront(db_url, clock, config=limits) as shop:
+        deep = await shop.client.post("/graphql/stream", headers=shop.headers(), json={
+            "query": SUBSCRIBE, "variables": {"number": "100001", "email": "a@example.com"}})
+        assert deep.status_code == 400
+        assert deep.json()["errors"][0]["extensions"]["code"] == "query_too_deep"
+
+
 async def test_order_status_with_event_source_and_a_customer_token(shop: Storefront) -> None:
     ada = await shop.sign_up("ada@example.com")
     bob = await shop.sign_up("bob@example.com")
@@ -285,11 +332,11 @@ async def test_order_status_with_event_source_and_a_customer_token(shop: Storefr
                                                                "email": "ada@example.com"}),
                   "channelToken": shop.tokens["web"]}
         async with client.stream("GET", "/graphql/stream", params=params) as response:
-            _, first = await anext(read_events(response))
+            _, first = await next_event(read_events(response))
             assert first["data"]["orderStatus"]["status"] == "authorized"
         # fetch-based clients send the customer's token: no contact needed for their order
         async with client.stream("POST", "/graphql/stream", headers={
                 CHANNEL_HEADER: shop.tokens["web"], "authorization": f"Bearer {ada}"},
                 json={"query": mine, "variables": {"n": order["number"]}}) as response:
-            _, first = await anext(read_events(response))
+            _, first = await next_event(read_events(response))
             assert first == {"data": {"orderStatus": {"status": "authorized"}}}

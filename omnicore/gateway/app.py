@@ -1,12 +1,21 @@
-"""The starlette application: ``/graphql``, health probes and plugin routes."""
+"""The starlette application: ``/graphql``, health probes and plugin routes.
+
+A GraphQL request is read (at most ``MAX_BODY_BYTES``), checked by the schema's
+``QueryGuard`` (syntax, validation, introspection, depth, aliases, cost: see
+``omnicore.gateway.limits`` and the ``[gateway]`` keys of omnicore.toml) and
+only then executed. Everything refused before execution answers 400 (413 for
+a body too large, 401 without valid credentials) with ``errors[0].message``
+and ``errors[0].extensions.code``, never a stack trace.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLError
+from graphql import ExecutionResult, GraphQLError, execute
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from omnicore.errors import Forbidden, NotFound, OmnicoreError
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.graphiql import GRAPHIQL_HTML
+from omnicore.gateway.limits import GatewaySettings, QueryGuard, Rejection
 from omnicore.gateway.schema import admin_schema, storefront_schema
 from omnicore.gateway.subscriptions import stream_route
 
@@ -30,8 +40,13 @@ CHANNEL_HEADER = "x-omnicore-channel-token"
 MAX_BODY_BYTES = 1_000_000
 
 
-def _bad_request(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message}]}, status_code=status)
+_CODES = {400: "bad_request", 401: "unauthenticated", 405: "method_not_allowed",
+          413: "payload_too_large"}
+
+
+def _bad_request(message: str, status: int = 400, code: str | None = None) -> JSONResponse:
+    error = {"message": message, "extensions": {"code": code or _CODES.get(status, "bad_request")}}
+    return JSONResponse({"errors": [error]}, status_code=status)
 
 
 def format_error(error: GraphQLError) -> dict[str, Any]:
@@ -43,7 +58,7 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     if isinstance(original, OmnicoreError):
         formatted["message"] = original.message
         formatted["extensions"] = {"code": original.code, "field": original.field}
-    elif original is not None:
+    elif original is not None and not isinstance(original, GraphQLError):
         log.error("resolver failed", exc_info=original)
         formatted["message"] = "internal error"
         formatted["extensions"] = {"code": "internal"}
@@ -60,12 +75,15 @@ async def _read_json(request: Request) -> dict[str, Any] | JSONResponse:
     try:
         payload = json.loads(body)
     except ValueError:
-        return _bad_request("malformed JSON body")
+        return _bad_request("malformed JSON body", code="malformed_json")
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         return _bad_request('expected a JSON object with a "query" string')
     variables = payload.get("variables")
     if variables is not None and not isinstance(variables, dict):
         return _bad_request('"variables" must be a JSON object')
+    name = payload.get("operationName")
+    if name is not None and not isinstance(name, str):
+        return _bad_request('"operationName" must be a string')
     return payload
 
 
@@ -75,35 +93,54 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-async def _execute(schema: Any, request: Request, context: RequestContext) -> Response:
+async def _execute(guard: QueryGuard, request: Request, context: RequestContext) -> Response:
     payload = await _read_json(request)
     if isinstance(payload, JSONResponse):
         return payload
-    result = await schema.execute_async(
-        payload["query"],
+    checked = guard.check(payload["query"], payload.get("variables"),
+                          payload.get("operationName"))
+    if isinstance(checked, Rejection):
+        return JSONResponse(checked.body(), status_code=checked.status)
+    outcome = execute(
+        guard.schema,
+        checked.document,
+        context_value=context,
         variable_values=payload.get("variables"),
         operation_name=payload.get("operationName"),
-        context_value=context,
     )
+    result: ExecutionResult = await outcome if isawaitable(outcome) else outcome
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [format_error(e) for e in result.errors]
         if result.data is None:
+            for error in body["errors"]:  # no path: the variables could not be coerced
+                if "path" not in error:
+                    error.setdefault("extensions", {"code": "invalid_variables"})
             return JSONResponse(body, status_code=400)
     return JSONResponse(body)
 
 
-def create_app(commerce: Commerce, *, graphiql: bool = True) -> Starlette:
+def create_app(commerce: Commerce, *, graphiql: bool | None = None,
+               settings: GatewaySettings | None = None) -> Starlette:
     """The gateway as an ASGI app over an open ``Commerce`` (the caller closes it).
 
     ``/graphql``: the storefront API (header ``X-Omnicore-Channel-Token``, optional
     ``Authorization: Bearer <customer token>``); ``/admin/graphql``: the admin API
     (``Authorization: Bearer <staff key>``); ``/healthz``, ``/readyz``; plugin routes.
+
+    Limits and introspection come from ``[gateway]`` of the configuration
+    (``settings`` replaces them); a bad value raises ``InvalidInput`` here, at
+    start-up. ``graphiql`` overrides ``[gateway] graphiql`` (default: on when
+    introspection is).
     """
+    settings = settings or GatewaySettings.from_config(commerce.config.extra)
+    show_graphiql = settings.serves_graphiql if graphiql is None else graphiql
+    storefront = QueryGuard(storefront_schema.graphql_schema, settings)
+    admin = QueryGuard(admin_schema.graphql_schema, settings)
 
     def _graphiql(request: Request) -> Response | None:
         if request.method == "GET":
-            if graphiql and "text/html" in request.headers.get("accept", ""):
+            if show_graphiql and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(GRAPHIQL_HTML)
             return _bad_request("send GraphQL queries with POST", 405)
         return None
@@ -127,7 +164,7 @@ def create_app(commerce: Commerce, *, graphiql: bool = True) -> Starlette:
             except Forbidden as exc:
                 return _bad_request(exc.message, 401)
         context = RequestContext(commerce=commerce, channel=channel, customer_id=customer_id)
-        return await _execute(storefront_schema, request, context)
+        return await _execute(storefront, request, context)
 
     async def admin_endpoint(request: Request) -> Response:
         page = _graphiql(request)
@@ -140,8 +177,7 @@ def create_app(commerce: Commerce, *, graphiql: bool = True) -> Starlette:
             staff = await commerce.auth.authenticate_staff(key)
         except Forbidden as exc:
             return _bad_request(exc.message, 401)
-        return await _execute(admin_schema, request, RequestContext(commerce=commerce,
-                                                                    staff=staff))
+        return await _execute(admin, request, RequestContext(commerce=commerce, staff=staff))
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -157,11 +193,12 @@ def create_app(commerce: Commerce, *, graphiql: bool = True) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         Route("/admin/graphql", admin_endpoint, methods=["GET", "POST"]),
-        stream_route(commerce),  # /graphql/stream: subscriptions as server-sent events
+        stream_route(commerce, storefront),  # /graphql/stream: subscriptions over SSE
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *commerce.plugins.routes(commerce),
     ]
     app = Starlette(routes=routes)
     app.state.commerce = commerce
+    app.state.gateway_settings = settings
     return app

@@ -13,11 +13,12 @@ import graphene
 
 from omnicore.cart_models import Cart
 from omnicore.errors import NotFound
+from omnicore.gateway import loaders
 from omnicore.gateway.catalog import MoneyType, ProductType
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.locations import GeoPointType
 from omnicore.gateway.orders import AddressType
-from omnicore.gateway.stock import GeoPointInput, batch_loader
+from omnicore.gateway.stock import GeoPointInput
 from omnicore.pricing import Totals
 
 __all__ = [
@@ -96,7 +97,7 @@ class CartLineType(graphene.ObjectType):
                     found[sku] = None
             return found
 
-        return await batch_loader(context, "product_by_sku", load).get(parent.sku)
+        return await loaders.loader(context, "carts.product_by_sku", load).load(parent.sku)
 
     @staticmethod
     async def resolve_cost(parent: Any, info: graphene.ResolveInfo) -> Any:

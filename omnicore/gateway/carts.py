@@ -42,6 +42,7 @@ def plain(value: Any) -> Any:
         return [plain(item) for item in value]
     return value
 
+
 async def reachable_cart(context: RequestContext, cart_id: str) -> Cart:
     """The cart if this caller may reach it, else ``NotFound`` (as for an unknown id)."""
     commerce = context.commerce
@@ -55,6 +56,7 @@ async def reachable_cart(context: RequestContext, cart_id: str) -> Cart:
         except NotFound:
             pass
     raise NotFound("no such cart", field="cart_id")
+
 
 # -- mutations --------------------------------------------------------------------------------
 

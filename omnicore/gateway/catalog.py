@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import graphene
 
 from omnicore.catalog import Product
-from omnicore.gateway.context import RequestContext
-from omnicore.gateway.stock import (
-    AvailabilityType,
-    resolve_product_availability,
-    resolve_variant_availability,
-)
+from omnicore.gateway import loaders
+from omnicore.gateway.stock import AvailabilityType
+from omnicore.stock_models import ChannelAvailability
 
 
 class MoneyType(graphene.ObjectType):
@@ -32,18 +30,17 @@ class VariantType(graphene.ObjectType):
     barcode = graphene.String()
     price = graphene.Field(MoneyType, description="The price for the caller's channel")
     availability = graphene.Field(AvailabilityType, required=True,
-                                  resolver=resolve_variant_availability,
                                   description="What the caller's channel may sell of it")
 
     @staticmethod
     async def resolve_price(parent: Any, info: graphene.ResolveInfo) -> Any:
-        context: RequestContext = info.context
-        channel = context.require_channel()
-        prices = await context.commerce.catalog.prices_for(
-            [parent.sku], currency=channel.currency, channel=channel.code
-        )
-        price = prices.get(parent.sku)
+        price = await loaders.price(info.context, parent.sku)  # batched per request
         return price.amount.to_json() if price else None
+
+    @staticmethod
+    async def resolve_availability(parent: Any, info: graphene.ResolveInfo
+                                   ) -> ChannelAvailability:
+        return await loaders.availability(info.context, parent.sku)  # batched per request
 
 
 class ProductType(graphene.ObjectType):
@@ -57,8 +54,13 @@ class ProductType(graphene.ObjectType):
     images = graphene.List(graphene.NonNull(graphene.String), required=True)
     variants = graphene.List(graphene.NonNull(VariantType), required=True)
     availability = graphene.List(graphene.NonNull(AvailabilityType), required=True,
-                                 resolver=resolve_product_availability,
                                  description="Per variant, what the caller's channel may sell")
+
+    @staticmethod
+    async def resolve_availability(parent: Product, info: graphene.ResolveInfo
+                                   ) -> list[ChannelAvailability]:
+        return list(await asyncio.gather(  # the variants' own loads: one batch, one cache
+            *(loaders.availability(info.context, variant.sku) for variant in parent.variants)))
 
 
 class ProductConnection(graphene.ObjectType):

@@ -1,43 +1,103 @@
-"""Run the gateway under uvicorn (``omnicore serve`` and ``omnicore demo``)."""
+"""Run the gateway under uvicorn (``omnicore serve`` and ``omnicore demo``).
+
+uvicorn imports the app in each worker process from the factory string
+``omnicore.gateway.server:app_factory``; the factory reads the database URL
+from ``OMNICORE_DATABASE_URL`` and the configuration as every ``Commerce``
+does (``OMNICORE_CONFIG``, else ./omnicore.toml). Each worker opens its own
+``Commerce`` when uvicorn starts it (the ASGI lifespan) and closes it on
+shutdown. Run it without the command line as::
+
+    OMNICORE_DATABASE_URL=postgresql://… uvicorn --factory omnicore.gateway.server:app_factory
+"""
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from starlette.applications import Starlette
+if TYPE_CHECKING:
+    from omnicore.commerce import Commerce
 
-__all__ = ["app_from_environment", "serve"]
+__all__ = ["FACTORY", "URL_VARIABLE", "GatewayProcess", "app_factory", "app_from_environment",
+           "serve", "urls"]
+
+log = logging.getLogger("omnicore.gateway")
 
 URL_VARIABLE = "OMNICORE_DATABASE_URL"
+FACTORY = "omnicore.gateway.server:app_factory"
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-def app_from_environment() -> Starlette:
-    """ASGI factory for uvicorn workers: opens a Commerce on ``OMNICORE_DATABASE_URL``."""
-    from omnicore.commerce import Commerce
-    from omnicore.gateway.app import create_app
+class GatewayProcess:
+    """The ASGI app of one server process: opens its ``Commerce`` at lifespan start-up."""
 
-    holder: dict[str, Starlette] = {}
+    def __init__(self, database_url: str | None) -> None:
+        self.database_url = database_url
+        self.commerce: Commerce | None = None
+        self._app: Any = None
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        commerce = await Commerce.open(os.environ.get(URL_VARIABLE) or None)
-        holder["inner"] = create_app(commerce)
+    async def _start(self) -> None:
+        from omnicore.commerce import Commerce
+        from omnicore.gateway.app import create_app
+
+        commerce = await Commerce.open(self.database_url)
         try:
-            yield
-        finally:
+            self._app = create_app(commerce)
+        except BaseException:
             await commerce.close()
+            raise
+        self.commerce = commerce
 
-    async def asgi(scope, receive, send):  # type: ignore[no-untyped-def]
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._start()
+                except Exception as exc:
+                    log.error("the gateway could not start: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.commerce is not None:
+                    await self.commerce.close()
+                    self.commerce = None
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await outer(scope, receive, send)
+            await self._lifespan(receive, send)
             return
-        await holder["inner"](scope, receive, send)
+        if self._app is None:
+            raise RuntimeError("the gateway starts with the ASGI lifespan: run uvicorn with "
+                               "--lifespan on (its default)")
+        await self._app(scope, receive, send)
 
-    outer = Starlette(lifespan=lifespan)
-    return asgi  # type: ignore[return-value]
+
+def app_factory() -> GatewayProcess:
+    """ASGI factory for uvicorn (``--factory``): the gateway on ``OMNICORE_DATABASE_URL``."""
+    return GatewayProcess(os.environ.get(URL_VARIABLE) or None)
+
+
+#: the name this factory had first
+app_from_environment = app_factory
+
+
+def urls(host: str, port: int) -> tuple[str, str]:
+    """The storefront and admin GraphiQL URLs of a server listening on ``host:port``."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    base = f"http://{shown}:{port}"
+    return f"{base}/graphql", f"{base}/admin/graphql"
 
 
 def serve(
@@ -48,21 +108,16 @@ def serve(
     workers: int = 1,
     banner: Sequence[str] = (),
 ) -> None:
-    """Serve the gateway until interrupted; prints ``banner`` lines and the GraphiQL URL."""
+    """Serve the gateway until interrupted; prints ``banner`` lines and the GraphiQL URLs."""
     import uvicorn
 
     if database_url:
         os.environ[URL_VARIABLE] = database_url
+    storefront, admin = urls(host, port)
     for line in banner:
         print(line, file=sys.stderr)
-    print(
-        f"GraphiQL: http://{host}:{port}/graphql (send X-Omnicore-Channel-Token)", file=sys.stderr
-    )
-    uvicorn.run(
-        "omnicore.gateway.server:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-    )
+    print(f"GraphiQL (storefront): {storefront}  (header X-Omnicore-Channel-Token, "
+          f"or open {storefront}?token=<public token>)", file=sys.stderr)
+    print(f"GraphiQL (admin): {admin}  (header Authorization: Bearer <staff key>)",
+          file=sys.stderr, flush=True)
+    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")

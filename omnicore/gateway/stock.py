@@ -1,102 +1,27 @@
-"""Storefront stock: ``availability`` of products and variants, and ``storeAvailability``.
+"""Storefront stock: the ``Availability`` of products and variants, and ``storeAvailability``.
 
 What a shopper may buy is what the caller's channel may sell (after each
-location's buffer): ``commerce.stock.availability_many``. Physical counts
-(``on_hand``) stay with the admin API. ``storeAvailability`` is the store locator
-with live stock: ``commerce.stock.nearby`` for the caller's channel.
+location's buffer): ``commerce.stock.availability_many``, batched per request by
+``loaders.availability``. Physical counts (``on_hand``) stay with the admin API.
+``storeAvailability`` is the store locator with live stock: ``commerce.stock.nearby``
+for the caller's channel.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import graphene
 
-from omnicore.catalog import Product
+from omnicore.gateway import loaders
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.locations import LocationType
 from omnicore.hours import WEEKDAYS, OpeningHours
 from omnicore.locations import Location
 from omnicore.stock_models import ChannelAvailability, NearbyLocation
 
-__all__ = [
-    "AvailabilityType",
-    "BatchLoader",
-    "GeoPointInput",
-    "StockQuery",
-    "StoreAvailabilityType",
-    "batch_loader",
-    "resolve_product_availability",
-    "resolve_variant_availability",
-]
-
-
-class BatchLoader:
-    """Collects the keys asked for during one turn of the event loop and loads them with
-    one call of ``load(keys) -> {key: value}``; each key is loaded once per request."""
-
-    def __init__(self, load: Callable[[list[str]], Awaitable[dict[str, Any]]]) -> None:
-        self._load = load
-        self._futures: dict[str, asyncio.Future[Any]] = {}
-        self._queue: list[str] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def get(self, key: str) -> asyncio.Future[Any]:
-        if key in self._futures:
-            return self._futures[key]
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._futures[key] = future
-        self._queue.append(key)
-        if len(self._queue) == 1:
-            loop.call_soon(self._dispatch)
-        return future
-
-    def _dispatch(self) -> None:
-        keys, self._queue = self._queue, []
-        task = asyncio.ensure_future(self._run(keys))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, keys: list[str]) -> None:
-        try:
-            found = await self._load(keys)
-        except Exception as exc:
-            for key in keys:
-                self._futures[key].set_exception(exc)
-            return
-        for key in keys:
-            self._futures[key].set_result(found.get(key))
-
-
-def batch_loader(context: RequestContext, name: str,
-            load: Callable[[list[str]], Awaitable[dict[str, Any]]]) -> BatchLoader:
-    loader = context.loaders.get(name)
-    if loader is None:
-        loader = context.loaders[name] = BatchLoader(load)
-    return loader  # type: ignore[no-any-return]
-
-
-async def location_of(context: RequestContext, code: str) -> Location | None:
-    """The location ``code`` (read once per request, with every other one asked for)."""
-    async def load(codes: list[str]) -> dict[str, Any]:
-        every = await context.commerce.locations.list()
-        return {location.code: location for location in every if location.code in codes}
-
-    found: Location | None = await batch_loader(context, "locations", load).get(code)
-    return found
-
-
-async def availability_of(context: RequestContext, sku: str) -> ChannelAvailability:
-    channel = context.require_channel()
-
-    async def load(skus: list[str]) -> dict[str, Any]:
-        return dict(await context.commerce.stock.availability_many(skus, channel=channel.code))
-
-    found: ChannelAvailability = await batch_loader(context, "availability", load).get(sku)
-    return found
+__all__ = ["AvailabilityType", "GeoPointInput", "StockQuery", "StoreAvailabilityType"]
 
 
 class LocationStockType(graphene.ObjectType):
@@ -113,7 +38,7 @@ class LocationStockType(graphene.ObjectType):
 
     @staticmethod
     async def resolve_location(parent: Any, info: graphene.ResolveInfo) -> Location | None:
-        return await location_of(info.context, parent.location)
+        return await loaders.location(info.context, parent.location)  # batched per request
 
 
 class AvailabilityType(graphene.ObjectType):
@@ -131,19 +56,6 @@ class AvailabilityType(graphene.ObjectType):
     @staticmethod
     def resolve_in_stock(parent: ChannelAvailability, _: graphene.ResolveInfo) -> bool:
         return parent.total > 0
-
-
-async def resolve_variant_availability(parent: Any, info: graphene.ResolveInfo
-                                       ) -> ChannelAvailability:
-    """``Variant.availability`` (batched: one query for every variant of the request)."""
-    return await availability_of(info.context, parent.sku)
-
-
-async def resolve_product_availability(parent: Product, info: graphene.ResolveInfo
-                                       ) -> list[ChannelAvailability]:
-    """``Product.availability``: one entry per variant, in the variants' order."""
-    return list(await asyncio.gather(
-        *(availability_of(info.context, variant.sku) for variant in parent.variants)))
 
 
 # -- the store locator ---------------------------------------------------------------------

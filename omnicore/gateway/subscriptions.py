@@ -36,21 +36,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 import graphene
-from graphql import (
-    ExecutionResult,
-    GraphQLError,
-    OperationType,
-    get_operation_ast,
-    parse,
-    subscribe,
-    validate,
-)
+from graphql import ExecutionResult, OperationType, subscribe
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from omnicore.errors import Forbidden, InvalidInput, NotFound, OmnicoreError
 from omnicore.gateway.context import RequestContext
+from omnicore.gateway.limits import GatewaySettings, QueryGuard, Rejection
 from omnicore.gateway.orders import OrderType
 from omnicore.order_models import Order, StatusChange
 from omnicore.order_state import TERMINAL
@@ -58,7 +51,7 @@ from omnicore.order_state import TERMINAL
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
 
-__all__ = ["OrderSubscription", "OrderWatch", "StreamSettings", "stream_route"]
+__all__ = ["OrderSubscription", "OrderWatch", "StreamSettings", "follow_order", "stream_route"]
 
 log = logging.getLogger("omnicore.gateway")
 WATCH = "order_watch"
@@ -138,10 +131,21 @@ class OrderWatch:
                         queue.put_nowait(order)
 
 
+#: the statuses after which an order changes no more
+FINAL = frozenset(status.value for status in TERMINAL)
+
+
+def _status(order: Order) -> str:
+    """The order's status as its history says. The history is the truth here: on
+    PostgreSQL the order row and its history are read by separate statements, so
+    the history may already hold a change the row read a moment before did not."""
+    return order.history[-1].to_status if order.history else order.status.value
+
+
 def _event(order: Order, change: StatusChange | None) -> dict[str, Any]:
     if change is None:  # where the order stands now
         last = order.history[-1] if order.history else None
-        return {"number": order.number, "status": order.status.value,
+        return {"number": order.number, "status": _status(order),
                 "previous_status": last.from_status if last else None,
                 "changed_at": last.at if last else order.updated_at, "order": order}
     return {"number": order.number, "status": change.to_status,
@@ -157,7 +161,7 @@ async def follow_order(watch: OrderWatch, order: Order, max_seconds: float
     try:
         yield _event(order, None)
         seen = len(order.history)
-        while order.status not in TERMINAL:
+        while _status(order) not in FINAL:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
@@ -230,22 +234,25 @@ class OrderSubscription(graphene.ObjectType):
 # -- the transport ------------------------------------------------------------------------------
 
 
-def _error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message}]}, status_code=status)
-
-
 def _sse(event: str, data: str) -> str:
     return f"event: {event}\ndata: {data}\n\n"
 
 
-def stream_route(commerce: Commerce) -> Route:
-    """``/graphql/stream``: storefront subscriptions as server-sent events."""
-    from omnicore.gateway.app import CHANNEL_HEADER, _read_json, format_error
+def stream_route(commerce: Commerce, guard: QueryGuard | None = None) -> Route:
+    """``/graphql/stream``: storefront subscriptions as server-sent events.
+
+    ``guard`` checks each request like ``/graphql`` does (depth, aliases, cost,
+    introspection); by default one is made from ``[gateway]``.
+    """
+    from omnicore.gateway.app import CHANNEL_HEADER, _bad_request, _read_json, format_error
     from omnicore.gateway.schema import storefront_schema
 
     settings = StreamSettings.from_config(commerce.config.extra)
     watch = OrderWatch(commerce, settings.poll_seconds)
-    schema = storefront_schema.graphql_schema
+    if guard is None:
+        guard = QueryGuard(storefront_schema.graphql_schema,
+                           GatewaySettings.from_config(commerce.config.extra))
+    checker = guard
 
     def body(result: ExecutionResult) -> str:
         payload: dict[str, Any] = {"data": result.data}
@@ -256,18 +263,19 @@ def stream_route(commerce: Commerce) -> Route:
     async def context_of(request: Request) -> RequestContext | Response:
         token = request.headers.get(CHANNEL_HEADER) or request.query_params.get("channelToken")
         if not token:
-            return _error(f"missing {CHANNEL_HEADER} header (a channel's public token)", 401)
+            return _bad_request(f"missing {CHANNEL_HEADER} header (a channel's public token)",
+                                401)
         try:
             channel = await commerce.channels.by_token(token)
         except NotFound:
-            return _error("unknown channel token", 401)
+            return _bad_request("unknown channel token", 401)
         scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
         customer_id = None
         if scheme.lower() == "bearer" and bearer.strip():
             try:
                 customer_id = await commerce.auth.authenticate_customer(bearer.strip())
             except Forbidden as exc:
-                return _error(exc.message, 401)
+                return _bad_request(exc.message, 401)
         return RequestContext(commerce=commerce, channel=channel, customer_id=customer_id,
                               loaders={WATCH: watch})
 
@@ -278,10 +286,9 @@ def stream_route(commerce: Commerce) -> Route:
         try:
             variables = json.loads(params["variables"]) if params.get("variables") else None
         except ValueError:
-            return _error('"variables" must be JSON', 400)
+            return _bad_request('"variables" must be JSON')
         if not params.get("query") or not isinstance(variables, dict | None):
-            return _error('expected a "query" parameter (and "variables" as a JSON object)',
-                          400)
+            return _bad_request('expected a "query" parameter (and "variables" as a JSON object)')
         return {"query": params["query"], "variables": variables,
                 "operationName": params.get("operationName")}
 
@@ -292,18 +299,14 @@ def stream_route(commerce: Commerce) -> Route:
         payload = await request_of(request)
         if isinstance(payload, Response):
             return payload
-        try:
-            document = parse(payload["query"])
-        except GraphQLError as exc:
-            return JSONResponse({"errors": [format_error(exc)]}, status_code=400)
-        problems = validate(schema, document)
-        if problems:
-            return JSONResponse({"errors": [format_error(e) for e in problems]}, status_code=400)
-        operation = get_operation_ast(document, payload.get("operationName"))
-        if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
-            return _error("only subscriptions here: send queries and mutations to /graphql",
-                          400)
-        result = await subscribe(schema, document, context_value=context,
+        checked = checker.check(payload["query"], payload.get("variables"),
+                                payload.get("operationName"))
+        if isinstance(checked, Rejection):
+            return JSONResponse(checked.body(), status_code=checked.status)
+        if checked.operation.operation is not OperationType.SUBSCRIPTION:
+            return _bad_request("only subscriptions here: send queries and mutations to /graphql",
+                                code="not_a_subscription")
+        result = await subscribe(checker.schema, checked.document, context_value=context,
                                  variable_values=payload.get("variables"),
                                  operation_name=payload.get("operationName"))
         if isinstance(result, ExecutionResult):

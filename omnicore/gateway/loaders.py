@@ -1,0 +1,148 @@
+"""DataLoaders: one bulk read per relation and request, whatever the number of parents.
+
+    price = await loaders.price(info.context, variant.sku)          # Price | None
+    stock = await loaders.availability(info.context, variant.sku)   # ChannelAvailability
+    where = await loaders.location(info.context, code)              # Location | None
+
+A resolver asks for one key and awaits; the keys asked for while the event loop
+runs the current batch of ready callbacks (graphql-core resolves the items of a
+list as concurrent tasks: one such round per level of the query) are loaded by
+one call of a bulk API of the core — ``catalog.prices_for``,
+``stock.availability_many``, ``locations.list`` — and each key is loaded once
+per request. Loaders live in ``RequestContext.loaders`` and die with the
+request, so nothing is cached across requests (a price changed between two
+requests is seen by the second).
+
+A new relation gets its loader with ``loader(context, name, batch)``, where
+``batch(keys) -> {key: value}`` makes one bulk read; a key missing from the
+answer resolves to ``None``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from omnicore.catalog import Price
+    from omnicore.gateway.context import RequestContext
+    from omnicore.locations import Location
+    from omnicore.stock_models import ChannelAvailability
+
+__all__ = ["DataLoader", "availability", "loader", "location", "price"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+Batch = Callable[[list[K]], Awaitable[dict[K, V]]]
+
+
+class DataLoader(Generic[K, V]):
+    """Batches ``load(key)`` calls made in one event-loop round into one ``batch(keys)``.
+
+    The first key of a round schedules the dispatch with ``loop.call_soon``: it
+    runs after every callback that was ready with it, so the sibling resolvers
+    started in the same round add their keys first. Results (and a failure of
+    the batch) are cached per key for the loader's life.
+    """
+
+    def __init__(self, batch: Batch[K, V], *, max_batch: int | None = None) -> None:
+        self._batch = batch
+        self._max_batch = max_batch
+        self._futures: dict[K, asyncio.Future[V | None]] = {}
+        self._queue: list[K] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: how many times ``batch`` was called (tests and benchmarks read it)
+        self.batches = 0
+
+    def load(self, key: K) -> asyncio.Future[V | None]:
+        """A future of the value of ``key`` (``None`` when the batch did not return it)."""
+        future = self._futures.get(key)
+        if future is not None:
+            return future
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._futures[key] = future
+        self._queue.append(key)
+        if len(self._queue) == 1:
+            loop.call_soon(self._dispatch)
+        return future
+
+    async def load_many(self, keys: Iterable[K]) -> list[V | None]:
+        return list(await asyncio.gather(*(self.load(key) for key in keys)))
+
+    def prime(self, key: K, value: V) -> None:
+        """Cache ``value`` for ``key`` (a value read by other means) unless already asked."""
+        if key not in self._futures:
+            future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
+            future.set_result(value)
+            self._futures[key] = future
+
+    def _dispatch(self) -> None:
+        keys, self._queue = self._queue, []
+        size = self._max_batch or len(keys)
+        for start in range(0, len(keys), size):
+            task = asyncio.ensure_future(self._run(keys[start : start + size]))
+            self._tasks.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, keys: list[K]) -> None:
+        self.batches += 1
+        try:
+            found = await self._batch(keys)
+        except asyncio.CancelledError:
+            for key in keys:
+                self._futures[key].cancel()
+            raise
+        except Exception as exc:
+            for key in keys:
+                if not self._futures[key].done():
+                    self._futures[key].set_exception(exc)
+            return
+        for key in keys:
+            if not self._futures[key].done():
+                self._futures[key].set_result(found.get(key))
+
+
+def loader(context: RequestContext, name: str, batch: Batch[K, V]) -> DataLoader[K, V]:
+    """The request's loader called ``name``, made with ``batch`` on first use."""
+    found = context.loaders.get(name)
+    if found is None:
+        found = context.loaders[name] = DataLoader(batch)
+    return found  # type: ignore[no-any-return]
+
+
+async def price(context: RequestContext, sku: str) -> Price | None:
+    """The price of ``sku`` for the caller's channel (its own list, else the default one)."""
+    channel = context.require_channel()
+
+    async def batch(skus: list[str]) -> dict[str, Price]:
+        return await context.commerce.catalog.prices_for(
+            skus, currency=channel.currency, channel=channel.code)
+
+    return await loader(context, "loaders.price", batch).load(sku)
+
+
+async def availability(context: RequestContext, sku: str) -> ChannelAvailability:
+    """What the caller's channel may sell of ``sku``, per location and in total."""
+    channel = context.require_channel()
+
+    async def batch(skus: list[str]) -> dict[str, ChannelAvailability]:
+        return dict(await context.commerce.stock.availability_many(skus, channel=channel.code))
+
+    found = await loader(context, "loaders.availability", batch).load(sku)
+    assert found is not None  # availability_many answers every SKU asked for
+    return found
+
+
+async def location(context: RequestContext, code: str) -> Location | None:
+    """The location ``code`` (every location is read once per request)."""
+
+    async def batch(codes: list[str]) -> dict[str, Location]:
+        wanted = set(codes)
+        return {loc.code: loc for loc in await context.commerce.locations.list()
+                if loc.code in wanted}
+
+    return await loader(context, "loaders.location", batch).load(code)
+
