@@ -69,8 +69,6 @@ class HoldContext:
     threshold: int | None
 
 
-
-
 def _hold_context_query() -> Select[Any]:
     sku = bindparam("h_sku", type_=stock_levels.c.sku.type)
     now = bindparam("h_now", type_=stock_holds.c.expires_at.type)
@@ -120,15 +118,15 @@ def reserve_query() -> Update:
     )
 
 
-# The hot path's statements, built once: SQLAlchemy memoizes a statement's cache key, so
-# executing the same object skips building and hashing the expression.
+# The hot path's statements, built once: SQLAlchemy memoizes a statement's cache
+# key, so executing the same object skips building and hashing the expression.
 _HOLD_CONTEXT = _hold_context_query()
 _RESERVE = reserve_query()
 _INSERT_HOLD = insert(stock_holds)
 
 
 async def hold_context(tx: Tx, sku: str, candidates: Sequence[str]) -> HoldContext:
-    """One query for what ``plan_hold`` needs to know (and the hold's events)."""
+    """One query for what ``plan_hold`` needs to know."""
     links: dict[str, dict[str, int]] = defaultdict(dict)
     figures: dict[tuple[str, str], Figures] = {}
     threshold = None
@@ -183,6 +181,7 @@ def plan_candidates(
 
 
 def not_sold(channel: str, location: str) -> InvalidInput:
+    """The error of a hold at a location the channel does not sell from."""
     return InvalidInput(f"channel {channel} may not sell from {location!r}", field="location")
 
 
@@ -209,6 +208,7 @@ def hold_rows(
     group: str, channel: str, sku: str, parts: Sequence[Part], kind: HoldKind,
     expires_at: dt.datetime | None, reference: str | None, now: dt.datetime,
 ) -> list[dict[str, Any]]:
+    """The ``stock_holds`` rows of a hold: ``<group>.<n>``, one per part, in plan order."""
     return [
         {
             "id": f"{group}.{index}",
