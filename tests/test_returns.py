@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from helpers.card_gateway import CardGateway, Payments
 from helpers.cart_world import build_world, events
 from sqlalchemy import select
 
-from omnicore import Commerce, hookimpl
+from omnicore import Commerce
 from omnicore.errors import InvalidInput, NotFound
 from omnicore.money import Money
 from omnicore.order_models import Order, OrderStatus, PaymentStatus
-from omnicore.payment_gateways import GatewayResult, Outcome
 from omnicore.store.order_tables import (
     order_history,
     order_lines,
@@ -31,52 +31,6 @@ HOME = {"key": "home", "kind": "ship", "method": "standard",
         "geo": {"lat": 48.8556, "lng": 2.3590}}
 STATE_TABLES = (orders, order_lines, order_history, order_returns, payments,
                 payment_transactions, stock_levels, stock_movements, outbox_events)
-
-
-class CardGateway:
-    """A card vendor; operations in ``down`` fail as if the vendor were unreachable."""
-
-    def __init__(self, code: str) -> None:
-        self.code = code
-        self.calls: list[tuple[str, int]] = []
-        self.down: set[str] = set()
-
-    def _call(self, operation: str, amount: Money) -> GatewayResult:
-        if operation in self.down:
-            raise ConnectionError(f"{operation}: vendor unreachable")
-        self.calls.append((operation, amount.minor_units))
-        return GatewayResult(Outcome.SUCCEEDED, amount, reference=f"{self.code}-ref")
-
-    async def authorize(self, request: Any) -> GatewayResult:
-        return self._call("authorize", request.amount)
-
-    async def capture(self, payment: Any, amount: Money, *, idempotency_key: str
-                      ) -> GatewayResult:
-        return self._call("capture", amount)
-
-    async def void(self, payment: Any, *, idempotency_key: str) -> GatewayResult:
-        return self._call("void", payment.authorized - payment.captured)
-
-    async def refund(self, payment: Any, amount: Money, *, idempotency_key: str
-                     ) -> GatewayResult:
-        return self._call("refund", amount)
-
-    async def parse_webhook(self, headers: Any, body: bytes) -> list[Any]:
-        return []
-
-    def amounts(self, operation: str) -> list[int]:
-        return [minor for op, minor in self.calls if op == operation]
-
-
-class Payments:
-    name = "test-payments"
-
-    def __init__(self, *gateways: CardGateway) -> None:
-        self.gateways = gateways
-
-    @hookimpl
-    def register_payment_gateways(self, commerce: Commerce) -> list[CardGateway]:
-        return list(self.gateways)
 
 
 @pytest.fixture
