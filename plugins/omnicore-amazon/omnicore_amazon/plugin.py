@@ -150,6 +150,13 @@ class AmazonPlugin:
             await runtime.orders.confirm_shipment(event, max_wait=wait)
 
     @hookimpl
+    def register_routes(self, commerce: Commerce) -> list[Any]:
+        """``GET /admin/amazon/status``: last syncs, pending pushes, listing issues (staff)."""
+        from omnicore_amazon.admin_route import status_route
+
+        return [status_route(commerce, self)]
+
+    @hookimpl
     def register_commands(self, cli: click.Group) -> None:
         from omnicore_amazon.cli import amazon
 

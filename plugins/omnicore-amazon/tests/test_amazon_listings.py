@@ -175,3 +175,32 @@ async def test_a_refused_call_is_recorded_and_the_event_acknowledged(
     assert problems[0].issues == [{
         "code": "InvalidInput", "severity": "ERROR",
         "message": "Request has missing or invalid parameters and cannot be parsed."}]
+
+
+async def test_listing_issues_are_visible_to_staff_on_the_admin_api(
+        db_url: str, clock: FakeClock, plugin: AmazonPlugin, amazon: FakeAmazon) -> None:
+    import httpx
+
+    from omnicore.gateway import create_app
+
+    amazon.invalid_skus["TEE-L"] = INVALID_ISSUES
+    commerce = await open_shop(db_url, clock, plugin)
+    try:
+        await build_world(commerce)
+        catalog = await commerce.auth.create_staff_key("merch", ["MANAGE_CATALOG"])
+        stock = await commerce.auth.create_staff_key("stock", ["MANAGE_STOCK"])
+        transport = httpx.ASGITransport(app=create_app(commerce))
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+            anonymous = await client.get("/admin/amazon/status")
+            forbidden = await client.get("/admin/amazon/status", headers={
+                "Authorization": f"Bearer {stock.key}"})
+            seen = await client.get("/admin/amazon/status", headers={
+                "Authorization": f"Bearer {catalog.key}"})
+        assert anonymous.status_code == 401 and forbidden.status_code == 403
+        assert seen.status_code == 200
+        problems = seen.json()["listings"]["problems"]
+        assert [(p["sku"], p["status"]) for p in problems] == [("TEE-L", "INVALID")]
+        assert problems[0]["issues"] == INVALID_ISSUES
+        assert "client_secret" not in seen.text and "refresh_token" not in seen.text
+    finally:
+        await commerce.close()
