@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from omnicore.checkout_commit import commit_order
 from omnicore.checkout_prepare import Prepared, parse_payments, prepare, split_amounts
+from omnicore.checkout_recovery import RecoveryCalls, unsettled
 from omnicore.customer_identity import normalise_identity
 from omnicore.errors import (
     Conflict,
@@ -44,7 +45,7 @@ from omnicore.money import Money
 from omnicore.order_models import Order, PaymentStatus
 from omnicore.order_records import next_number
 from omnicore.payment_gateways import GatewayResult, Outcome, PaymentRequest
-from omnicore.payments import UNSETTLED, payment_ref
+from omnicore.payments import UNSETTLED
 from omnicore.stock_holds import Contention
 from omnicore.store.order_tables import checkouts, payment_transactions, payments
 
@@ -71,7 +72,7 @@ def _retryable(exc: DBAPIError) -> bool:
     return state in ("40P01", "40001")
 
 
-class CheckoutService:
+class CheckoutService(RecoveryCalls):
     """Checkout and its reconciliation (``commerce.checkout`` is ``checkouts.checkout``)."""
 
     def __init__(self, commerce: Commerce) -> None:
@@ -185,7 +186,7 @@ class CheckoutService:
                                   .values(status="failed", updated_at=tx.now))
             return "restart"
         # failed before: this is a new attempt under the same key
-        if await _unsettled(tx, key):
+        if await unsettled(tx, key):
             return "restart"
         await tx.conn.execute(update(checkouts).where(checkouts.c.key == key).values(
             status="in_progress", locked_until=lease_end, request=request, error=None,
@@ -294,46 +295,7 @@ class CheckoutService:
             await self._commerce.orders.capture_due(order_id, actor="checkout")
         return await self._commerce.orders.get(order_id)
 
-    async def _abort(self, key: str, exc: BaseException) -> None:
-        """The checkout failed: void what it authorized, free the key for a new attempt."""
-        error = exc.as_dict() if isinstance(exc, OmnicoreError) else {
-            "code": "error", "message": type(exc).__name__}
-        async with self._uow() as tx:
-            await tx.conn.execute(update(checkouts).where(
-                checkouts.c.key == key, checkouts.c.status != "completed"
-            ).values(status="failed", error=error, updated_at=tx.now))
-        await self._void_unsettled(key)
-
-    async def _void_unsettled(self, key: str) -> int:
-        """Void every payment of ``key`` that holds money without an order; count them."""
-        async with self._uow.read() as tx:
-            rows = list(await _unsettled(tx, key))
-            number = (await tx.conn.execute(
-                select(checkouts.c.order_number).where(checkouts.c.key == key))).scalar()
-        voided = 0
-        for row in rows:
-            try:
-                gateway = self._commerce.payments.gateway(row.gateway)
-                # with the order number the gateway can replay the authorize call to find it
-                await gateway.void(payment_ref(row, number), idempotency_key=f"{row.id}:void")
-            except Exception:
-                log.warning("could not void payment %s yet; the worker will retry", row.id)
-                continue
-            await self._mark_voided(row.id)
-            voided += 1
-        return voided
-
-    async def _mark_voided(self, payment_id: str) -> None:
-        async with self._uow() as tx:
-            await tx.conn.execute(update(payments).where(payments.c.id == payment_id).values(
-                status=PaymentStatus.VOIDED.value, updated_at=tx.now))
-            await tx.conn.execute(insert(payment_transactions).values(
-                payment_id=payment_id, kind="void", amount_minor=0, outcome="succeeded",
-                created_at=tx.now))
-            tx.emit("payment.voided", {"payment_id": payment_id, "order_id": None,
-                                       "reason": "checkout did not complete"})
-
-    # -- after the customer acted, and after crashes ---------------------------------------------
+    # -- after the customer acted (3-D Secure) ----------------------------------------------------
 
     async def resume(self, key: str, *, failed: bool = False) -> Order | None:
         """Finish a checkout that waited for the customer (called on the gateway's webhook)."""
@@ -366,41 +328,3 @@ class CheckoutService:
             await self._abort(key, exc)
             raise
         return await self._after_commit(order_id)
-
-    async def reconcile(self) -> int:
-        """Void the authorizations of checkouts that died or waited too long; returns how many.
-
-        Run by the worker. A checkout is presumed dead when its lease is over
-        (``[checkout] lease_seconds``) — or its customer action timed out — without
-        an order: it is marked failed (so a late commit cannot succeed), then its
-        payments are voided at the gateway. A void that fails is retried next time.
-        """
-        async with self._uow() as tx:
-            stale = [r.key for r in await tx.conn.execute(
-                select(checkouts.c.key).where(
-                    checkouts.c.status.in_(["in_progress", "requires_action"]),
-                    checkouts.c.locked_until <= tx.now))]
-            if stale:
-                await tx.conn.execute(update(checkouts).where(
-                    checkouts.c.key.in_(stale),
-                    checkouts.c.status.in_(["in_progress", "requires_action"]),
-                    checkouts.c.locked_until <= tx.now,
-                ).values(status="failed", updated_at=tx.now,
-                         error={"code": "abandoned", "message": "the checkout did not finish"}))
-            failed_keys = [r.key for r in await tx.conn.execute(
-                select(checkouts.c.key).distinct()
-                .join(payments, payments.c.checkout_key == checkouts.c.key)
-                .where(checkouts.c.status == "failed", payments.c.order_id.is_(None),
-                       payments.c.status.in_([s.value for s in UNSETTLED])))]
-        voided = 0
-        for key in failed_keys:
-            voided += await self._void_unsettled(key)
-        return voided
-
-
-async def _unsettled(tx: Tx, key: str) -> Sequence[Any]:
-    return (await tx.conn.execute(
-        select(payments).where(
-            payments.c.checkout_key == key, payments.c.order_id.is_(None),
-            payments.c.status.in_([s.value for s in UNSETTLED]))
-    )).all()
