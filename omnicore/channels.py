@@ -184,7 +184,7 @@ class ChannelService:
             ).first()
             if row is None or not row.active:
                 raise NotFound("unknown channel token", field="channel")
-            return await get_channel(tx, row.code)
+            return await _with_links(tx, row)  # every storefront request: no second read
 
     async def list(self) -> list[Channel]:
         async with self._uow.read() as tx:
@@ -198,6 +198,12 @@ async def get_channel(tx: Tx, code: str, *, field: str = "channel") -> Channel:
     row = (await tx.conn.execute(select(channels).where(channels.c.code == code))).first()
     if row is None:
         raise NotFound(f"no channel {code!r}", field=field)
+    return await _with_links(tx, row)
+
+
+async def _with_links(tx: Tx, row: Any) -> Channel:
+    """The channel of a ``channels`` row, with its locations."""
+    code = row.code
     links = (
         await tx.conn.execute(
             select(channel_locations).where(channel_locations.c.channel_code == code)

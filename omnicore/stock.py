@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from omnicore.channels import get_channel
+from omnicore.channels import Channel, get_channel
 from omnicore.errors import InvalidInput
 from omnicore.geo import GeoPoint
 from omnicore.serialization import structure
@@ -76,11 +76,15 @@ class StockService(LedgerOperations, HoldOperations, StockBase):
         return (await self.availability_many([sku], channel=channel))[sku]
 
     async def availability_many(
-        self, skus: Sequence[str], *, channel: str
+        self, skus: Sequence[str], *, channel: str | Channel
     ) -> dict[str, ChannelAvailability]:
-        """The bulk form of ``availability``: one query for many SKUs."""
+        """The bulk form of ``availability``: one query for many SKUs.
+
+        ``channel`` is a code, or a ``Channel`` the caller already read (the gateway's
+        request channel) to save reading it again.
+        """
         async with self._uow.read() as tx:
-            chosen = await get_channel(tx, channel)
+            chosen = channel if isinstance(channel, Channel) else await get_channel(tx, channel)
             # an inactive location sells nothing: the same rule as ``hold``
             active = set(
                 (

@@ -129,7 +129,7 @@ async def availability(context: RequestContext, sku: str) -> ChannelAvailability
     channel = context.require_channel()
 
     async def batch(skus: list[str]) -> dict[str, ChannelAvailability]:
-        return dict(await context.commerce.stock.availability_many(skus, channel=channel.code))
+        return dict(await context.commerce.stock.availability_many(skus, channel=channel))
 
     found = await loader(context, "loaders.availability", batch).load(sku)
     assert found is not None  # availability_many answers every SKU asked for
