@@ -54,7 +54,7 @@ from graphql import (
     validate,
 )
 
-from omnicore.errors import InvalidInput
+from omnicore.gateway.settings import GatewaySettings
 
 __all__ = [
     "DEFAULT_LIST_SIZE",
@@ -98,57 +98,6 @@ USER_ERRORS_SIZE = 3
 CACHE_SIZE = 512
 #: The walk stops descending past this many levels (the depth is then reported as more).
 WALK_DEPTH = 100
-
-DEFAULT_MAX_DEPTH = 12
-DEFAULT_MAX_ALIASES = 30
-DEFAULT_MAX_COST = 5000
-
-
-def _positive(section: Mapping[str, Any], key: str, default: int) -> int:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput("must be a positive integer", field=f"gateway.{key}")
-    return value
-
-
-def _flag(section: Mapping[str, Any], key: str, default: bool | None) -> bool | None:
-    value = section.get(key, default)
-    if value is not None and not isinstance(value, bool):
-        raise InvalidInput("must be true or false", field=f"gateway.{key}")
-    return value
-
-
-@attrs.frozen
-class GatewaySettings:
-    """The ``[gateway]`` keys of the query path (omnicore.toml)."""
-
-    max_depth: int = DEFAULT_MAX_DEPTH
-    max_aliases: int = DEFAULT_MAX_ALIASES
-    max_cost: int = DEFAULT_MAX_COST
-    #: ``false`` in production: ``__schema`` and ``__type`` are refused.
-    introspection: bool = True
-    #: the GraphiQL page on ``GET`` from a browser; ``None``: as ``introspection``
-    graphiql: bool | None = None
-
-    @property
-    def serves_graphiql(self) -> bool:
-        return self.introspection if self.graphiql is None else self.graphiql
-
-    @classmethod
-    def from_config(cls, extra: Mapping[str, Any]) -> GatewaySettings:
-        """Read and check ``[gateway]``; a bad value raises ``InvalidInput`` naming the key."""
-        section = extra.get("gateway", {})
-        if not isinstance(section, Mapping):
-            raise InvalidInput("must be a table", field="gateway")
-        introspection = _flag(section, "introspection", True)
-        return cls(
-            max_depth=_positive(section, "max_depth", DEFAULT_MAX_DEPTH),
-            max_aliases=_positive(section, "max_aliases", DEFAULT_MAX_ALIASES),
-            max_cost=_positive(section, "max_cost", DEFAULT_MAX_COST),
-            introspection=bool(introspection),
-            graphiql=_flag(section, "graphiql", None),
-        )
-
 
 @attrs.frozen
 class Rejection:
