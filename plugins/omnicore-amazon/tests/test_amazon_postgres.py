@@ -6,6 +6,7 @@ of its own created for the test and dropped after; skipped when no server answer
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 
@@ -25,8 +26,6 @@ LOCAL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _admin_url() -> str:
-    import os
-
     url = make_url(os.environ.get("OMNICORE_TEST_POSTGRES_URL") or LOCAL)
     return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
@@ -49,6 +48,8 @@ async def postgres_url() -> AsyncIterator[str]:
     try:
         await _execute(admin, f'CREATE DATABASE "{name}"')
     except Exception as exc:  # no server here
+        if os.environ.get("OMNICORE_TEST_POSTGRES_URL"):  # CI sets it: fail, never skip
+            pytest.fail(f"PostgreSQL at OMNICORE_TEST_POSTGRES_URL is unreachable: {exc}")
         pytest.skip(f"no PostgreSQL ({type(exc).__name__}); set OMNICORE_TEST_POSTGRES_URL")
     try:
         yield make_url(admin).set(database=name).render_as_string(hide_password=False)
