@@ -16,6 +16,7 @@ import attrs
 from sqlalchemy import or_, select
 
 from omnicore import validators
+from omnicore.catalog_revision import bump_revision, read_revision
 from omnicore.errors import Conflict, InvalidInput, NotFound
 from omnicore.money import Money
 from omnicore.serialization import structure, unstructure
@@ -140,13 +141,21 @@ class CatalogService:
             item if isinstance(item, Product) else structure(dict(item), Product) for item in items
         ]
         async with self._uow() as tx:
-            return [await _save_one(tx, product) for product in parsed]
+            saved = [await _save_one(tx, product) for product in parsed]
+            await bump_revision(tx)
+            return saved
 
     async def set_prices(self, items: Sequence[Price | Mapping[str, Any]]) -> None:
         """Set prices (all or none); every SKU and channel must exist."""
         parsed = [p if isinstance(p, Price) else structure(dict(p), Price) for p in items]
         async with self._uow() as tx:
             await set_prices(tx, parsed)
+            await bump_revision(tx)
+
+    async def revision(self) -> int:
+        """The catalog's revision: it moves with every save of products or prices."""
+        async with self._uow.read() as tx:
+            return await read_revision(tx)
 
     async def product(self, *, handle: str | None = None, sku: str | None = None) -> Product:
         """One product by handle or by the SKU of one of its variants."""

@@ -18,7 +18,7 @@ from omnicore.channels import Channel, get_channel
 from omnicore.errors import InvalidInput
 from omnicore.geo import GeoPoint
 from omnicore.serialization import structure
-from omnicore.stock_figures import channel_share, level_figures
+from omnicore.stock_figures import active_level_figures, channel_share
 from omnicore.stock_locator import nearby
 from omnicore.stock_models import (
     BulkResult,
@@ -35,7 +35,6 @@ from omnicore.stock_models import (
     Transfer,
 )
 from omnicore.store.tables import (
-    locations,
     stock_movements,
 )
 
@@ -86,18 +85,9 @@ class StockService(LedgerOperations, HoldOperations, StockBase):
         async with self._uow.read() as tx:
             chosen = channel if isinstance(channel, Channel) else await get_channel(tx, channel)
             # an inactive location sells nothing: the same rule as ``hold``
-            active = set(
-                (
-                    await tx.conn.execute(
-                        select(locations.c.code).where(
-                            locations.c.code.in_([link.location for link in chosen.locations]),
-                            locations.c.active.is_(True),
-                        )
-                    )
-                ).scalars()
-            )
-            links = [link for link in chosen.ordered_locations() if link.location in active]
-            figures = await level_figures(tx, list(skus), [link.location for link in links])
+            active, figures = await active_level_figures(
+                tx, list(skus), [link.location for link in chosen.locations])
+        links = [link for link in chosen.ordered_locations() if link.location in active]
         result = {}
         for sku in skus:
             per_location = []

@@ -101,6 +101,48 @@ async def level_figures(
     return found
 
 
+def _active_figures_query() -> Select[Any]:
+    """The active locations among ``locations``, each with its levels of ``skus`` (if any)."""
+    now = bindparam("now", type_=stock_holds.c.expires_at.type)
+    skus = bindparam("skus", expanding=True, type_=String())
+    codes = bindparam("locations", expanding=True, type_=String())
+    level_of = and_(stock_levels.c.location_code == locations.c.code, stock_levels.c.sku.in_(skus))
+    return (
+        select(
+            locations.c.code,
+            stock_levels.c.sku,
+            stock_levels.c.on_hand,
+            stock_levels.c.safety_stock,
+            active_reserved(now).label("active_reserved"),
+        )
+        .select_from(locations.outerjoin(stock_levels, level_of))
+        .where(locations.c.code.in_(codes), locations.c.active.is_(True))
+    )
+
+
+_ACTIVE_FIGURES = _active_figures_query()
+
+
+async def active_level_figures(
+    tx: Tx, skus: Sequence[str], location_codes: Sequence[str]
+) -> tuple[set[str], dict[tuple[str, str], Figures]]:
+    """Which of ``location_codes`` are active, and the figures of ``skus`` there.
+
+    One statement per ``CHUNK`` SKUs (an inactive location sells nothing).
+    """
+    active: set[str] = set()
+    found: dict[tuple[str, str], Figures] = {}
+    params: dict[str, Any] = {"now": tx.now, "locations": list(location_codes)}
+    for start in range(0, max(len(skus), 1), CHUNK):
+        params["skus"] = list(skus[start : start + CHUNK])
+        rows = await tx.conn.execute(_ACTIVE_FIGURES, params)
+        for location, sku, on_hand, safety_stock, reserved in rows.all():
+            active.add(location)
+            if sku is not None:
+                found[(sku, location)] = Figures(on_hand, safety_stock, int(reserved))
+    return active, found
+
+
 def channel_share(figures: Figures | None, buffer: int) -> int:
     """What a channel sees of a level: free units minus its buffer, never below zero."""
     if figures is None:

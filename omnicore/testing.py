@@ -4,13 +4,18 @@
 
 ``FakeClock`` lets a test move time (hold expiry, back-off) without sleeping;
 ``RecordingPlugin`` collects the events delivered to it; ``seed_minimal``
-creates a warehouse, a store, a web channel and a product with stock.
+creates a warehouse, a store, a web channel and a product with stock;
+``counting_statements`` lists the SQL statements run inside a block.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event
 
 from omnicore.hookspecs import hookimpl
 
@@ -18,7 +23,8 @@ if TYPE_CHECKING:
     from omnicore.commerce import Commerce
     from omnicore.events import Event
 
-__all__ = ["FakeClock", "RecordingPlugin", "paris_address", "seed_minimal"]
+__all__ = ["FakeClock", "RecordingPlugin", "counting_statements", "paris_address",
+           "seed_minimal"]
 
 
 class FakeClock:
@@ -89,3 +95,22 @@ async def seed_minimal(commerce: Commerce, *, on_hand: int = 10) -> dict[str, An
     if on_hand:
         await commerce.stock.receive("TEE-M", "wh", on_hand, source="seed")
     return {"channel": channel, "product": product}
+
+
+@contextmanager
+def counting_statements(commerce: Commerce) -> Iterator[list[str]]:
+    """Every SQL statement ``commerce`` runs inside the block, in order (SQLite's
+    ``BEGIN`` included) — on each of its engines: writes and inline SQLite reads."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engines = commerce.db.sync_engines()
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)

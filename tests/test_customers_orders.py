@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from helpers.cart_world import build_world
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 from omnicore import Commerce
 from omnicore.customer_view import OrderSummary
@@ -19,7 +18,7 @@ from omnicore.money import Money
 from omnicore.order_models import Order, OrderStatus
 from omnicore.store.order_tables import checkouts, delivery_groups, order_lines, orders
 from omnicore.store.tables import carts, outbox_events
-from omnicore.testing import FakeClock
+from omnicore.testing import FakeClock, counting_statements
 
 SECRETS = ("ines.moreau@example.com", "+33612345678", "Ines Moreau", "7 impasse Secrete",
            "digicode 4242", "AMZN-INES")
@@ -76,19 +75,7 @@ async def till_sale(commerce: Commerce, external_id: str, customer: dict[str, An
         lines=[{"sku": "TEE-M", "quantity": 1, "unit_price": "19.90"}], customer=customer)
 
 
-@contextlib.contextmanager
-def counting(commerce: Commerce) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    engine = commerce.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+counting = counting_statements
 
 
 async def add_orders(commerce: Commerce, customer_id: str, count: int) -> None:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 
 from omnicore import Commerce
 from omnicore.customer_models import ContactChannel
 from omnicore.store.tables import cart_lines, carts, customer_activity
 from omnicore.store.uow import Tx
-from omnicore.testing import FakeClock, paris_address, seed_minimal
+from omnicore.testing import FakeClock, counting_statements, paris_address, seed_minimal
 
 
 @pytest.fixture
@@ -45,19 +43,7 @@ async def add_cart(commerce: Commerce, cart_id: str, customer_id: str | None, qu
             ))
 
 
-@contextlib.contextmanager
-def counting(commerce: Commerce) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    engine = commerce.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+counting = counting_statements
 
 
 async def test_the_view_shows_the_whole_customer(shop: Commerce, clock: FakeClock) -> None:

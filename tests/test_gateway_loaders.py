@@ -1,20 +1,20 @@
-"""DataLoaders: the number of SQL statements of a catalog query does not grow with its size.
+"""DataLoaders and the catalog cache: the SQL statements of a catalog query.
 
 On a SQLite file and on PostgreSQL: a channel selling from 10 stores, products
 of 5 variants with prices and stock everywhere; the statements one request
-runs are counted with SQLAlchemy's ``before_cursor_execute`` event.
+runs are counted with SQLAlchemy's ``before_cursor_execute`` event. The count
+does not grow with the number of products; with the catalog cache, a page
+read again runs no product or price statement, yet sees every catalog change
+at once — made in this process or by another ``Commerce`` on the database.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from omnicore import Commerce
 from omnicore.gateway import create_app, loaders
@@ -22,7 +22,7 @@ from omnicore.gateway.app import CHANNEL_HEADER
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.loaders import DataLoader
 from omnicore.stock import LevelInput
-from omnicore.testing import paris_address
+from omnicore.testing import counting_statements, paris_address
 
 STORES = [f"store-{i}" for i in range(10)]
 SIZES = ("XS", "S", "M", "L", "XL")
@@ -71,31 +71,19 @@ async def _seed(commerce: Commerce, products: int) -> None:
          for i, sku in enumerate(skus) for s, store in enumerate(STORES)], source="test")
 
 
-@contextmanager
-def counting(commerce: Commerce) -> Iterator[list[str]]:
-    """Every SQL statement run on ``commerce``'s engine inside the block."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)  # SQLite's BEGIN included
-
-    engine = commerce.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+counting = counting_statements
 
 
 def selects(statements: list[str]) -> list[str]:
     return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
 
 
-@pytest.fixture
-async def shop(db_url: str) -> Any:
+@pytest.fixture(params=[False, True], ids=["no-cache", "catalog-cache"])
+async def shop(db_url: str, request: pytest.FixtureRequest) -> Any:
     # 50 products with stock per location cost ~14,000: above the default max_cost
+    gateway = {"max_cost": 20_000, "catalog_cache": request.param}
     async with Commerce.open(db_url, dispatch=False, load_entry_points=False, auto_migrate=True,
-                             config={"gateway": {"max_cost": 20_000}}) as commerce:
+                             config={"gateway": gateway}) as commerce:
         await _seed(commerce, 50)
         token = (await commerce.channels.get("web")).public_token
         transport = httpx.ASGITransport(app=create_app(commerce))
@@ -122,10 +110,75 @@ async def test_statements_do_not_grow_with_the_number_of_products(shop: Any) -> 
         with counting(commerce) as statements:
             await listing(client, n)
         counts[n] = len(statements)
-    assert counts[1] == counts[10] == counts[50], counts
-    # channel token, products + variants, prices, availability (channel, links, active
-    # locations, levels), locations: 11 SELECTs (+ 5 BEGIN on SQLite) when this was written
-    assert counts[50] <= 20, counts
+    if not commerce.config.extra["gateway"]["catalog_cache"]:
+        assert counts[1] == counts[10] == counts[50], counts
+    else:  # the warm-up cached the first product's prices: n = 1 skips the price read
+        assert counts[1] <= counts[10] == counts[50], counts
+    # channel token (2), [catalog revision], products + variants (2), prices, availability
+    # (active locations and levels: 1), locations: 7-8 SELECTs, one BEGIN on SQLite, when
+    # this was written
+    assert counts[50] <= 10, counts
+
+
+async def test_a_query_reads_in_one_transaction(shop: Any) -> None:
+    commerce, client = shop
+    with counting(commerce) as statements:
+        await listing(client, 10)
+    begins = [s for s in statements if s.strip().upper().startswith("BEGIN")]
+    assert len(begins) == (1 if commerce.db.is_sqlite else 0), statements
+
+
+CATALOG_READS = ("FROM products", "FROM variants", "FROM prices")
+
+
+PRODUCT_PAGE = ('query($h: String!) { product(handle: $h) { title variants { sku '
+                'price { amount } availability { total } } } }')
+
+
+@pytest.mark.parametrize("shop", [True], ids=["catalog-cache"], indirect=True)
+async def test_the_catalog_cache_serves_a_page_again_and_sees_every_change(
+        shop: Any, db_url: str) -> None:
+    commerce, client = shop
+    page = {"query": PRODUCT_PAGE, "variables": {"h": "p-001"}}
+    shown = (await client.post("/graphql", json=page)).json()["data"]["product"]
+    with counting(commerce) as statements:
+        again = (await client.post("/graphql", json=page)).json()["data"]["product"]
+    assert again == shown
+    # the product, its variants and prices from memory; the revision and the stock live
+    assert not [s for s in statements if any(t in s for t in CATALOG_READS)], statements
+    assert sum("FROM counters" in s for s in statements) == 1
+    assert sum("JOIN stock_levels" in s for s in statements) == 1  # active locations + levels
+
+    first = await listing(client, 10)
+    with counting(commerce) as statements:
+        again = await listing(client, 10)
+    assert again == first
+    catalog_reads = [s for s in statements if any(t in s for t in CATALOG_READS)]
+    # the page itself (products + variants) is a search: read each time; prices are cached
+    assert not any("FROM prices" in s for s in catalog_reads), catalog_reads
+    assert any("FROM counters" in s for s in statements)  # the revision, once
+    assert sum("FROM counters" in s for s in statements) == 1
+
+    # a price changed in this process: the next request sees it
+    sku = first[0]["variants"][0]["sku"]
+    await commerce.catalog.set_prices(
+        [{"sku": sku, "amount": {"amount": "7.50", "currency": "EUR"}, "channel": "web"}])
+    changed = await listing(client, 10)
+    assert changed[0]["variants"][0]["price"]["amount"] == "7.50"
+
+    # a price changed by another process (its own Commerce, its own engine)
+    async with Commerce.open(db_url, dispatch=False, load_entry_points=False) as other:
+        await other.catalog.set_prices(
+            [{"sku": sku, "amount": {"amount": "6.25", "currency": "EUR"}, "channel": "web"}])
+        await other.catalog.save_product(
+            {"handle": "p-000", "title": "Renamed elsewhere",
+             "variants": [{"sku": f"P000-{size}", "title": size} for size in SIZES]})
+    changed = await listing(client, 10)
+    assert changed[0]["variants"][0]["price"]["amount"] == "6.25"
+    page = {"query": PRODUCT_PAGE, "variables": {"h": "p-000"}}
+    renamed = (await client.post("/graphql", json=page)).json()["data"]["product"]
+    assert renamed["title"] == "Renamed elsewhere"
+    assert renamed["variants"][0]["price"]["amount"] == "6.25"
 
 
 async def test_loaded_values_are_the_services_values(shop: Any) -> None:

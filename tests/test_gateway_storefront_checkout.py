@@ -5,24 +5,30 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
-from typing import Any
 
 import attrs
 import httpx
 import pytest
-import uvicorn
-from test_gateway_storefront_support import HOME, Storefront, open_storefront
+from test_gateway_storefront_support import (
+    CHECKOUT,
+    FAKE,
+    ORDER_FIELDS,
+    POLL,
+    SUBSCRIBE,
+    Storefront,
+    live_server,
+    next_event,
+    open_storefront,
+    read_events,
+    ready_cart,
+)
 
 from omnicore.gateway.app import CHANNEL_HEADER
 from omnicore.gateway.subscriptions import OrderWatch, follow_order
 from omnicore.order_models import Order
 from omnicore.testing import FakeClock
-
-POLL = {"gateway": {"order_status_poll_seconds": 0.05, "subscription_keepalive_seconds": 0.2}}
 
 
 @pytest.fixture
@@ -31,34 +37,8 @@ async def shop(db_url: str, clock: FakeClock) -> AsyncIterator[Storefront]:
         yield storefront
 
 
-ORDER_FIELDS = """id number status channel email total { amount currency }
-  lines { sku quantity unitPrice { amount } }
-  deliveryGroups { key kind method price { amount } address { city } location }
-  payments { gateway status amount { amount } authorized { amount } }
-  fulfilments { kind status location pickupLocation lines { sku quantity } }
-  history { fromStatus toStatus }"""
-CHECKOUT = """mutation($id: ID!, $key: String!, $payments: [PaymentInput!]!, $email: String) {
-  checkoutComplete(cartId: $id, idempotencyKey: $key, payments: $payments, email: $email) {
-    order { """ + ORDER_FIELDS + """ }
-    nextAction { paymentId type clientSecret data }
-    userErrors { field code message } } }"""
-DELIVERY = """mutation($id: ID!, $v: Int!, $groups: [DeliveryGroupInput!]!) {
-  cartDeliveryUpdate(cartId: $id, version: $v, delivery: $groups) {
-    cart { id version } userErrors { field code message } } }"""
 TRACK = """query($number: String!, $email: String, $phone: String) {
   orderTracking(number: $number, email: $email, phone: $phone) { """ + ORDER_FIELDS + " } }"
-FAKE = [{"gateway": "fake"}]
-
-
-async def ready_cart(shop: Storefront, *, token: str | None = None) -> str:
-    """A cart with a shipped line and a click & collect line, delivery chosen."""
-    cart = await shop.new_cart([{"sku": "TEE-L", "quantity": 2},
-                                {"sku": "TEE-M", "quantity": 1, "fulfilment": "pickup",
-                                 "location": "paris-1"}], token=token)
-    done = await shop.mutate(DELIVERY, "cartDeliveryUpdate", token=token, id=cart["id"],
-                             v=cart["version"], groups=[HOME])
-    cart_id: str = done["cart"]["id"]
-    return cart_id
 
 
 async def test_checkout_pays_with_the_gateway_and_places_the_order(shop: Storefront) -> None:
@@ -174,57 +154,6 @@ async def test_a_customer_sees_only_their_own_orders(shop: Storefront) -> None:
 
 
 # -- live order status over server-sent events -------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def live_server(shop: Storefront) -> AsyncIterator[str]:
-    """The same app under a real uvicorn server on a free local port, in this event loop."""
-    app = shop.client._transport.app  # type: ignore[attr-defined]
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, lifespan="off", log_level="warning",
-                            timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    async with asyncio.timeout(10):
-        while not server.started:
-            if task.done():
-                task.result()  # it failed to start: say why
-            await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        async with asyncio.timeout(10):
-            await task
-        sock.close()
-
-
-async def read_events(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
-    """``(event, data)`` of an SSE stream; comment lines (keep-alives) are skipped."""
-    event, data = None, []
-    async for line in response.aiter_lines():
-        if line.startswith(":"):
-            continue
-        if line.startswith("event: "):
-            event = line[len("event: "):]
-        elif line.startswith("data:"):
-            data.append(line[len("data:"):].strip())
-        elif line == "" and event is not None:
-            text = "\n".join(data)
-            yield event, json.loads(text) if text else None
-            event, data = None, []
-
-
-async def next_event(events: AsyncIterator[tuple[str, Any]]) -> tuple[str, Any]:
-    """The next event, or a failure (not a hung test) when none comes."""
-    async with asyncio.timeout(10):
-        return await anext(events)
-
-
-SUBSCRIBE = """subscription($number: String!, $email: String) {
-  orderStatus(number: $number, email: $email) {
-    number status previousStatus changedAt order { status fulfilments { status } } } }"""
 
 
 async def test_order_status_is_pushed_as_it_changes(shop: Storefront) -> None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import AbstractAsyncContextManager, nullcontext
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
-from graphql import ExecutionResult, GraphQLError, execute
+from graphql import ExecutionResult, GraphQLError, OperationType, execute
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,11 +24,14 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from omnicore.errors import Forbidden, NotFound, OmnicoreError
+from omnicore.gateway.awaitables import is_awaitable
+from omnicore.gateway.catalog_cache import CatalogCache
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.graphiql import GRAPHIQL_HTML
-from omnicore.gateway.limits import GatewaySettings, QueryGuard, Rejection
+from omnicore.gateway.limits import Checked, GatewaySettings, QueryGuard, Rejection
 from omnicore.gateway.schema import admin_schema, storefront_schema
-from omnicore.gateway.subscriptions import stream_route
+from omnicore.gateway.subscriptions import order_watch, stream_route
+from omnicore.gateway.websocket import websocket_route
 
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
@@ -93,7 +97,9 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-async def _execute(guard: QueryGuard, request: Request, context: RequestContext) -> Response:
+async def _prepare(guard: QueryGuard, request: Request
+                   ) -> tuple[dict[str, Any], Checked] | Response:
+    """The request's JSON, checked by ``guard`` — before any database work."""
     payload = await _read_json(request)
     if isinstance(payload, JSONResponse):
         return payload
@@ -101,12 +107,22 @@ async def _execute(guard: QueryGuard, request: Request, context: RequestContext)
                           payload.get("operationName"))
     if isinstance(checked, Rejection):
         return JSONResponse(checked.body(), status_code=checked.status)
+    return payload, checked
+
+
+def _reads_only(checked: Checked) -> bool:
+    return checked.operation.operation is OperationType.QUERY
+
+
+async def _execute(guard: QueryGuard, payload: dict[str, Any], checked: Checked,
+                   context: RequestContext) -> Response:
     outcome = execute(
         guard.schema,
         checked.document,
         context_value=context,
         variable_values=payload.get("variables"),
         operation_name=payload.get("operationName"),
+        is_awaitable=is_awaitable,
     )
     result: ExecutionResult = await outcome if isawaitable(outcome) else outcome
     body: dict[str, Any] = {"data": result.data}
@@ -136,7 +152,9 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
     settings = settings or GatewaySettings.from_config(commerce.config.extra)
     show_graphiql = settings.serves_graphiql if graphiql is None else graphiql
     storefront = QueryGuard(storefront_schema.graphql_schema, settings)
+    catalog_cache = CatalogCache() if settings.catalog_cache else None
     admin = QueryGuard(admin_schema.graphql_schema, settings)
+    watch = order_watch(commerce)  # one poll loop for both live-status transports
 
     def _graphiql(request: Request) -> Response | None:
         if request.method == "GET":
@@ -145,6 +163,11 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
             return _bad_request("send GraphQL queries with POST", 405)
         return None
 
+    def read_scope(checked: Checked) -> AbstractAsyncContextManager[None]:
+        # A query's reads share one connection (one snapshot on SQLite); a mutation's
+        # reads must see its own writes, so they take a connection each.
+        return commerce.db.shared_reads() if _reads_only(checked) else nullcontext()
+
     async def graphql_endpoint(request: Request) -> Response:
         page = _graphiql(request)
         if page is not None:
@@ -152,19 +175,25 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
         token = request.headers.get(CHANNEL_HEADER)
         if not token:
             return _bad_request(f"missing {CHANNEL_HEADER} header (a channel's public token)", 401)
-        try:
-            channel = await commerce.channels.by_token(token)
-        except NotFound:
-            return _bad_request("unknown channel token", 401)
-        customer_id = None
-        bearer = _bearer(request)
-        if bearer is not None:
+        prepared = await _prepare(storefront, request)
+        if isinstance(prepared, Response):
+            return prepared
+        payload, checked = prepared
+        async with read_scope(checked):
             try:
-                customer_id = await commerce.auth.authenticate_customer(bearer)
-            except Forbidden as exc:
-                return _bad_request(exc.message, 401)
-        context = RequestContext(commerce=commerce, channel=channel, customer_id=customer_id)
-        return await _execute(storefront, request, context)
+                channel = await commerce.channels.by_token(token)
+            except NotFound:
+                return _bad_request("unknown channel token", 401)
+            customer_id = None
+            bearer = _bearer(request)
+            if bearer is not None:
+                try:
+                    customer_id = await commerce.auth.authenticate_customer(bearer)
+                except Forbidden as exc:
+                    return _bad_request(exc.message, 401)
+            context = RequestContext(commerce=commerce, channel=channel,
+                                     customer_id=customer_id, catalog_cache=catalog_cache)
+            return await _execute(storefront, payload, checked, context)
 
     async def admin_endpoint(request: Request) -> Response:
         page = _graphiql(request)
@@ -173,11 +202,17 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
         key = _bearer(request)
         if key is None:
             return _bad_request("missing Authorization: Bearer <staff key>", 401)
-        try:
-            staff = await commerce.auth.authenticate_staff(key)
-        except Forbidden as exc:
-            return _bad_request(exc.message, 401)
-        return await _execute(admin, request, RequestContext(commerce=commerce, staff=staff))
+        prepared = await _prepare(admin, request)
+        if isinstance(prepared, Response):
+            return prepared
+        payload, checked = prepared
+        async with read_scope(checked):
+            try:
+                staff = await commerce.auth.authenticate_staff(key)
+            except Forbidden as exc:
+                return _bad_request(exc.message, 401)
+            return await _execute(admin, payload, checked,
+                                  RequestContext(commerce=commerce, staff=staff))
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -193,7 +228,8 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
     routes: list[BaseRoute] = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         Route("/admin/graphql", admin_endpoint, methods=["GET", "POST"]),
-        stream_route(commerce, storefront),  # /graphql/stream: subscriptions over SSE
+        stream_route(commerce, storefront, watch),  # /graphql/stream: subscriptions over SSE
+        websocket_route(commerce, storefront, watch),  # /graphql over graphql-transport-ws
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *commerce.plugins.routes(commerce),
@@ -201,4 +237,5 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
     app = Starlette(routes=routes)
     app.state.commerce = commerce
     app.state.gateway_settings = settings
+    app.state.order_watch = watch
     return app

@@ -9,6 +9,8 @@ import graphene
 
 from omnicore.catalog import Product
 from omnicore.gateway import loaders
+from omnicore.gateway.context import RequestContext
+from omnicore.gateway.lookahead import selects
 from omnicore.gateway.stock import AvailabilityType
 from omnicore.stock_models import ChannelAvailability
 
@@ -33,14 +35,34 @@ class VariantType(graphene.ObjectType):
                                   description="What the caller's channel may sell of it")
 
     @staticmethod
-    async def resolve_price(parent: Any, info: graphene.ResolveInfo) -> Any:
-        price = await loaders.price(info.context, parent.sku)  # batched per request
+    def resolve_price(parent: Any, info: graphene.ResolveInfo) -> Any:
+        price = loaders.peek(info.context, "price", parent.sku)  # prefetched by the product
+        if price is loaders.MISSING:
+            return _price_json(loaders.price(info.context, parent.sku))  # batched per request
         return price.amount.to_json() if price else None
 
     @staticmethod
-    async def resolve_availability(parent: Any, info: graphene.ResolveInfo
-                                   ) -> ChannelAvailability:
-        return await loaders.availability(info.context, parent.sku)  # batched per request
+    def resolve_availability(parent: Any, info: graphene.ResolveInfo) -> Any:
+        found = loaders.peek(info.context, "availability", parent.sku)
+        if found is loaders.MISSING:
+            return loaders.availability(info.context, parent.sku)  # batched per request
+        return found
+
+
+async def _price_json(pending: Any) -> Any:
+    price = await pending
+    return price.amount.to_json() if price else None
+
+
+async def _prefetch(info: graphene.ResolveInfo, products: list[Product], *path: str) -> None:
+    """Load the variants' prices and availability the query selects, in one round."""
+    stock = selects(info, *path, "variants", "availability") or selects(
+        info, *path, "availability")
+    prices = selects(info, *path, "variants", "price")
+    if stock or prices:
+        context: RequestContext = info.context
+        skus = [variant.sku for product in products for variant in product.variants]
+        await loaders.prefetch_variants(context, skus, prices=prices, stock=stock)
 
 
 class ProductType(graphene.ObjectType):
@@ -57,10 +79,17 @@ class ProductType(graphene.ObjectType):
                                  description="Per variant, what the caller's channel may sell")
 
     @staticmethod
-    async def resolve_availability(parent: Product, info: graphene.ResolveInfo
-                                   ) -> list[ChannelAvailability]:
-        return list(await asyncio.gather(  # the variants' own loads: one batch, one cache
-            *(loaders.availability(info.context, variant.sku) for variant in parent.variants)))
+    def resolve_availability(parent: Product, info: graphene.ResolveInfo) -> Any:
+        found = [loaders.peek(info.context, "availability", v.sku) for v in parent.variants]
+        if loaders.MISSING in found:
+            return _all_availability(info, parent)
+        return found
+
+
+async def _all_availability(info: graphene.ResolveInfo, parent: Product
+                            ) -> list[ChannelAvailability]:
+    return list(await asyncio.gather(  # the variants' own loads: one batch, one cache
+        *(loaders.availability(info.context, variant.sku) for variant in parent.variants)))
 
 
 class ProductConnection(graphene.ObjectType):
@@ -94,6 +123,7 @@ class CatalogQuery(graphene.ObjectType):
         after: str | None = None,
     ) -> dict[str, Any]:
         page = await info.context.commerce.catalog.products(query=query, first=first, after=after)
+        await _prefetch(info, page.items, "nodes")
         return {
             "nodes": page.items,
             "end_cursor": page.end_cursor,
@@ -104,5 +134,10 @@ class CatalogQuery(graphene.ObjectType):
     async def resolve_product(
         _: Any, info: graphene.ResolveInfo, sku: str | None = None, handle: str | None = None
     ) -> Product:
-        product: Product = await info.context.commerce.catalog.product(handle=handle, sku=sku)
+        context: RequestContext = info.context
+        if context.catalog_cache is not None:
+            product = await context.catalog_cache.product(context, handle=handle, sku=sku)
+        else:
+            product = await context.commerce.catalog.product(handle=handle, sku=sku)
+        await _prefetch(info, [product])
         return product

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from omnicore.auth import Permission, StaffPrincipal
     from omnicore.channels import Channel
     from omnicore.commerce import Commerce
+    from omnicore.gateway.catalog_cache import CatalogCache
 
 
 @attrs.define
@@ -28,6 +29,8 @@ class RequestContext:
     staff: StaffPrincipal | None = None
     #: per-request objects keyed by name (dataloaders), built on first use
     loaders: dict[str, Any] = attrs.field(factory=dict)
+    #: the gateway's storefront catalog cache (``None``: read the database each time)
+    catalog_cache: CatalogCache | None = None
 
     def require_channel(self) -> Channel:
         if self.channel is None:

@@ -16,13 +16,19 @@ requests is seen by the second).
 A new relation gets its loader with ``loader(context, name, batch)``, where
 ``batch(keys) -> {key: value}`` makes one bulk read; a key missing from the
 answer resolves to ``None``.
+
+A parent that knows what its children will ask for loads it ahead, in one
+round (``prefetch_variants``: a product resolver loads its variants' prices
+and availability when the query selects them); the children then find the
+values ready with ``peek`` and resolve without awaiting — graphql-core
+completes a subtree without awaitables in one pass, with no task per field.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from omnicore.catalog import Price
@@ -30,12 +36,16 @@ if TYPE_CHECKING:
     from omnicore.locations import Location
     from omnicore.stock_models import ChannelAvailability
 
-__all__ = ["DataLoader", "availability", "loader", "location", "price"]
+__all__ = ["MISSING", "DataLoader", "availability", "loader", "location", "peek",
+           "prefetch_variants", "price"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 Batch = Callable[[list[K]], Awaitable[dict[K, V]]]
+
+#: what ``peek`` answers for a key not loaded (yet)
+MISSING: Any = object()
 
 
 class DataLoader(Generic[K, V]):
@@ -72,7 +82,22 @@ class DataLoader(Generic[K, V]):
     async def load_many(self, keys: Iterable[K]) -> list[V | None]:
         return list(await asyncio.gather(*(self.load(key) for key in keys)))
 
-    def prime(self, key: K, value: V) -> None:
+    def peek(self, key: K) -> V | None:
+        """The value of ``key`` if it is loaded already, else ``MISSING`` (never waits)."""
+        future = self._futures.get(key)
+        if future is None or not future.done() or future.cancelled() or future.exception():
+            return MISSING  # type: ignore[no-any-return]
+        return future.result()
+
+    async def fill(self, keys: list[K]) -> None:
+        """Run the batch for ``keys`` now, in the caller's task, and keep the values
+        (a key the batch does not return is kept as ``None``)."""
+        self.batches += 1
+        found = await self._batch(keys)
+        for key in keys:
+            self.prime(key, found.get(key))
+
+    def prime(self, key: K, value: V | None) -> None:
         """Cache ``value`` for ``key`` (a value read by other means) unless already asked."""
         if key not in self._futures:
             future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
@@ -113,27 +138,65 @@ def loader(context: RequestContext, name: str, batch: Batch[K, V]) -> DataLoader
     return found  # type: ignore[no-any-return]
 
 
-async def price(context: RequestContext, sku: str) -> Price | None:
-    """The price of ``sku`` for the caller's channel (its own list, else the default one)."""
+def _price_loader(context: RequestContext) -> DataLoader[str, Price]:
     channel = context.require_channel()
 
     async def batch(skus: list[str]) -> dict[str, Price]:
+        if context.catalog_cache is not None:
+            return await context.catalog_cache.prices_for(
+                context, skus, currency=channel.currency, channel=channel.code)
         return await context.commerce.catalog.prices_for(
             skus, currency=channel.currency, channel=channel.code)
 
-    return await loader(context, "loaders.price", batch).load(sku)
+    return loader(context, "loaders.price", batch)
 
 
-async def availability(context: RequestContext, sku: str) -> ChannelAvailability:
-    """What the caller's channel may sell of ``sku``, per location and in total."""
+def _availability_loader(context: RequestContext) -> DataLoader[str, ChannelAvailability]:
     channel = context.require_channel()
 
     async def batch(skus: list[str]) -> dict[str, ChannelAvailability]:
         return dict(await context.commerce.stock.availability_many(skus, channel=channel))
 
-    found = await loader(context, "loaders.availability", batch).load(sku)
+    return loader(context, "loaders.availability", batch)
+
+
+async def price(context: RequestContext, sku: str) -> Price | None:
+    """The price of ``sku`` for the caller's channel (its own list, else the default one)."""
+    return await _price_loader(context).load(sku)
+
+
+async def availability(context: RequestContext, sku: str) -> ChannelAvailability:
+    """What the caller's channel may sell of ``sku``, per location and in total."""
+    found = await _availability_loader(context).load(sku)
     assert found is not None  # availability_many answers every SKU asked for
     return found
+
+
+def peek(context: RequestContext, relation: str, sku: str) -> Any:
+    """``price`` or ``availability`` of ``sku`` if loaded already, else ``MISSING``."""
+    if relation == "price":
+        return _price_loader(context).peek(sku)
+    return _availability_loader(context).peek(sku)
+
+
+async def prefetch_variants(context: RequestContext, skus: Iterable[str], *,
+                            prices: bool, stock: bool) -> None:
+    """Load the prices and/or the availability of ``skus`` now, one bulk read each.
+
+    The reads run one after the other and their values are primed in the loaders:
+    no task, no round of the event loop (reads of one request share a connection,
+    so running them side by side would gain nothing).
+    """
+    wanted = list(dict.fromkeys(skus))
+    loaders: list[DataLoader[str, Any]] = []
+    if prices:
+        loaders.append(_price_loader(context))
+    if stock:
+        loaders.append(_availability_loader(context))
+    for found in loaders:
+        missing = [sku for sku in wanted if found.peek(sku) is MISSING]
+        if missing:
+            await found.fill(missing)
 
 
 async def location(context: RequestContext, code: str) -> Location | None:

@@ -41,6 +41,8 @@ class GatewaySettings:
     introspection: bool = True
     #: the GraphiQL page on ``GET`` from a browser; ``None``: as ``introspection``
     graphiql: bool | None = None
+    #: keep storefront products and prices in memory, exact to the catalog's revision
+    catalog_cache: bool = True
 
     @property
     def serves_graphiql(self) -> bool:
@@ -59,4 +61,5 @@ class GatewaySettings:
             max_cost=_positive(section, "max_cost", DEFAULT_MAX_COST),
             introspection=bool(introspection),
             graphiql=_flag(section, "graphiql", None),
+            catalog_cache=bool(_flag(section, "catalog_cache", True)),
         )

@@ -12,7 +12,9 @@ token may be given as ``channelToken``); the answer is ``text/event-stream``::
     event: complete
     data:
 
-with a ``:`` comment line every ``keepalive`` seconds while nothing happens.
+with a ``:`` comment line every ``keepalive`` seconds while nothing happens. The same
+subscription is served over WebSockets at ``/graphql`` by ``omnicore.gateway.websocket``
+(graphql-transport-ws), sharing this module's ``OrderWatch``.
 
 Changes are found by polling: one ``OrderWatch`` per gateway reads each followed
 order once per ``[gateway] order_status_poll_seconds`` (default 2), however many
@@ -51,7 +53,8 @@ from omnicore.order_state import TERMINAL
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
 
-__all__ = ["OrderSubscription", "OrderWatch", "StreamSettings", "follow_order", "stream_route"]
+__all__ = ["OrderSubscription", "OrderWatch", "StreamSettings", "follow_order", "order_watch",
+           "stream_route"]
 
 log = logging.getLogger("omnicore.gateway")
 WATCH = "order_watch"
@@ -71,6 +74,8 @@ class StreamSettings:
     poll_seconds: float = 2.0
     keepalive_seconds: float = 15.0
     max_seconds: float = 3600.0
+    #: how long a WebSocket client has to send ``connection_init`` (closed with 4408)
+    websocket_init_seconds: float = 10.0
 
     @classmethod
     def from_config(cls, extra: Mapping[str, Any]) -> StreamSettings:
@@ -79,7 +84,8 @@ class StreamSettings:
             raise InvalidInput("must be a table", field="gateway")
         return cls(_seconds(section, "order_status_poll_seconds", 2.0),
                    _seconds(section, "subscription_keepalive_seconds", 15.0),
-                   _seconds(section, "subscription_max_seconds", 3600.0))
+                   _seconds(section, "subscription_max_seconds", 3600.0),
+                   _seconds(section, "websocket_init_seconds", 10.0))
 
 
 class OrderWatch:
@@ -103,6 +109,17 @@ class OrderWatch:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="omnicore-order-watch")
         return queue
+
+    def followers(self, order_id: str | None = None) -> int:
+        """How many streams follow ``order_id`` now (any order when ``None``)."""
+        if order_id is not None:
+            return len(self._followers.get(order_id, {}))
+        return sum(len(queues) for queues in self._followers.values())
+
+    @property
+    def running(self) -> bool:
+        """Whether the poll loop runs (it stops when nobody follows an order)."""
+        return self._task is not None and not self._task.done()
 
     def leave(self, order_id: str, queue: asyncio.Queue[Order]) -> None:
         followers = self._followers.get(order_id, {})
@@ -129,6 +146,12 @@ class OrderWatch:
                         if queue.full():  # only the latest matters: it holds every change
                             queue.get_nowait()
                         queue.put_nowait(order)
+
+
+def order_watch(commerce: Commerce) -> OrderWatch:
+    """The gateway's one ``OrderWatch`` (``[gateway] order_status_poll_seconds``), shared by
+    ``/graphql/stream`` and the WebSocket transport at ``/graphql``."""
+    return OrderWatch(commerce, StreamSettings.from_config(commerce.config.extra).poll_seconds)
 
 
 #: the statuses after which an order changes no more
@@ -209,7 +232,8 @@ class OrderSubscription(graphene.ObjectType):
         email=graphene.String(), phone=graphene.String(),
         description="The order's status now, then each time it changes (until a final "
                     "status). Give the order's e-mail or phone — or a token of the customer "
-                    "who placed it. Over /graphql/stream (server-sent events).")
+                    "who placed it. Over /graphql/stream (server-sent events) or a WebSocket "
+                    "at /graphql (graphql-transport-ws).")
 
     @staticmethod
     async def subscribe_order_status(
@@ -226,7 +250,8 @@ class OrderSubscription(graphene.ObjectType):
     @staticmethod
     def resolve_order_status(root: Any, _: graphene.ResolveInfo, **__: Any) -> Any:
         if root is None:  # executed as a query (POST /graphql), not subscribed to
-            raise InvalidInput("subscribe over /graphql/stream (server-sent events)",
+            raise InvalidInput("subscribe over /graphql/stream (server-sent events) or a "
+                               "WebSocket at /graphql (graphql-transport-ws)",
                                field="orderStatus")
         return root
 
@@ -238,17 +263,21 @@ def _sse(event: str, data: str) -> str:
     return f"event: {event}\ndata: {data}\n\n"
 
 
-def stream_route(commerce: Commerce, guard: QueryGuard | None = None) -> Route:
+def stream_route(commerce: Commerce, guard: QueryGuard | None = None,
+                 watch: OrderWatch | None = None) -> Route:
     """``/graphql/stream``: storefront subscriptions as server-sent events.
 
     ``guard`` checks each request like ``/graphql`` does (depth, aliases, cost,
-    introspection); by default one is made from ``[gateway]``.
+    introspection); by default one is made from ``[gateway]``. ``watch`` is the
+    gateway's ``OrderWatch`` when other transports share it; by default its own.
     """
     from omnicore.gateway.app import CHANNEL_HEADER, _bad_request, _read_json, format_error
     from omnicore.gateway.schema import storefront_schema
 
     settings = StreamSettings.from_config(commerce.config.extra)
-    watch = OrderWatch(commerce, settings.poll_seconds)
+    if watch is None:
+        watch = OrderWatch(commerce, settings.poll_seconds)
+    shared = watch
     if guard is None:
         guard = QueryGuard(storefront_schema.graphql_schema,
                            GatewaySettings.from_config(commerce.config.extra))
@@ -277,7 +306,7 @@ def stream_route(commerce: Commerce, guard: QueryGuard | None = None) -> Route:
             except Forbidden as exc:
                 return _bad_request(exc.message, 401)
         return RequestContext(commerce=commerce, channel=channel, customer_id=customer_id,
-                              loaders={WATCH: watch})
+                              loaders={WATCH: shared})
 
     async def request_of(request: Request) -> dict[str, Any] | Response:
         if request.method == "POST":

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy import ARRAY, Integer, String, Text, bindparam, insert, text
@@ -133,11 +134,29 @@ class UnitOfWork:
         if tx.events:
             self._on_commit()
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[Tx]:
+    def read(self) -> ReadTx:
         """A read-only transaction (emitting in it is an error)."""
-        async with self.db.read() as conn:
-            tx = Tx(conn, self.clock())
-            yield tx
-            if tx.events:
-                raise RuntimeError("events emitted in a read-only transaction")
+        return ReadTx(self.db, self.clock)
+
+
+class ReadTx:
+    """``async with uow.read() as tx``: a class, not a generator, as it runs on every read."""
+
+    __slots__ = ("_clock", "_scope", "_tx")
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._scope = db.read()
+        self._clock = clock
+        self._tx: Tx | None = None
+
+    async def __aenter__(self) -> Tx:
+        conn = await self._scope.__aenter__()
+        self._tx = Tx(conn, self._clock())
+        return self._tx
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> bool | None:
+        result = await self._scope.__aexit__(kind, error, trace)
+        if kind is None and self._tx is not None and self._tx.events:
+            raise RuntimeError("events emitted in a read-only transaction")
+        return result
