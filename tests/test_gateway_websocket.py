@@ -33,7 +33,7 @@ from omnicore.errors import InvalidInput
 from omnicore.gateway.app import CHANNEL_HEADER
 from omnicore.gateway.subscriptions import OrderWatch
 from omnicore.gateway.websocket import PROTOCOL
-from omnicore.testing import FakeClock
+from omnicore.testing import FakeClock, counting_statements
 
 WAIT = 10  # seconds a message may take before the test fails instead of hanging
 
@@ -227,6 +227,28 @@ async def test_queries_and_mutations_are_single_results(shop: Storefront) -> Non
     # the cart is really there, for /graphql on the same channel
     found = await shop.data("query($id: ID!) { cart(id: $id) { id } }", id=cart["id"])
     assert found == {"cart": {"id": cart["id"]}}
+
+
+async def test_a_query_over_the_socket_reads_as_graphql_does(shop: Storefront) -> None:
+    """The catalog from the gateway's cache; the query in one read transaction (after
+    the one that checks the socket's tokens again, at each subscribe)."""
+    page = {"query": "query($sku: String!) { product(sku: $sku) { title variants { sku "
+                     "price { amount } availability { total } } } }",
+            "variables": {"sku": "TEE-L"}}
+    async with connect(shop) as socket:
+        await socket.init(channelToken=shop.tokens["web"])
+        await socket.send({"id": "warm", "type": "subscribe", "payload": page})
+        warm = await socket.receive()
+        assert await socket.receive() == {"id": "warm", "type": "complete"}
+        with counting_statements(shop.commerce) as statements:
+            await socket.send({"id": "again", "type": "subscribe", "payload": page})
+            again = await socket.receive()
+            assert await socket.receive() == {"id": "again", "type": "complete"}
+    assert again["payload"] == warm["payload"]
+    assert warm["payload"]["data"]["product"]["variants"]  # a real page
+    assert not [s for s in statements if "FROM products" in s or "FROM prices" in s], statements
+    begins = [s for s in statements if s.strip().upper().startswith("BEGIN")]
+    assert len(begins) == (2 if shop.commerce.db.is_sqlite else 0), statements
 
 
 # -- limits -----------------------------------------------------------------------------------

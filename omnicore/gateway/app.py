@@ -229,7 +229,7 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         Route("/admin/graphql", admin_endpoint, methods=["GET", "POST"]),
         stream_route(commerce, storefront, watch),  # /graphql/stream: subscriptions over SSE
-        websocket_route(commerce, storefront, watch),  # /graphql over graphql-transport-ws
+        websocket_route(commerce, storefront, watch, catalog_cache),  # graphql-transport-ws
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *commerce.plugins.routes(commerce),

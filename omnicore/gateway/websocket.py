@@ -34,6 +34,8 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from omnicore.errors import Forbidden, NotFound, OmnicoreError
+from omnicore.gateway.awaitables import is_awaitable
+from omnicore.gateway.catalog_cache import CatalogCache
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.limits import Checked, QueryGuard, Rejection
 from omnicore.gateway.subscriptions import WATCH, OrderWatch, StreamSettings
@@ -106,6 +108,7 @@ class _Socket:
     guard: QueryGuard
     watch: OrderWatch
     wait_init: float
+    catalog_cache: CatalogCache | None = None
     init_received: bool = False
     tokens: tuple[str, str | None] | None = None  # (channel, customer) once acked
     operations: dict[str, asyncio.Task[None]] = attrs.field(factory=dict)
@@ -198,7 +201,7 @@ class _Socket:
             except Forbidden as exc:
                 raise Close(4403, f"Forbidden: {exc.message}") from None
         return RequestContext(commerce=self.commerce, channel=channel, customer_id=customer_id,
-                              loaders={WATCH: self.watch})
+                              loaders={WATCH: self.watch}, catalog_cache=self.catalog_cache)
 
     async def subscribe(self, op_id: str, payload: dict[str, Any]) -> None:
         if self.tokens is None:
@@ -233,7 +236,7 @@ class _Socket:
                       context: RequestContext, root: Any = None) -> ExecutionResult:
         outcome = execute(self.guard.schema, checked.document, root_value=root,
                           context_value=context, variable_values=payload.get("variables"),
-                          operation_name=payload.get("operationName"))
+                          operation_name=payload.get("operationName"), is_awaitable=is_awaitable)
         return await outcome if isawaitable(outcome) else outcome
 
     def result(self, result: ExecutionResult) -> tuple[str, Any]:
@@ -256,7 +259,12 @@ class _Socket:
             if checked.operation.operation is OperationType.SUBSCRIPTION:
                 await self.stream(op_id, checked, payload, context)
                 return
-            kind, body = self.result(await self.execute(checked, payload, context))
+            if checked.operation.operation is OperationType.QUERY:  # as /graphql: one connection
+                async with self.commerce.db.shared_reads():
+                    executed = await self.execute(checked, payload, context)
+            else:
+                executed = await self.execute(checked, payload, context)
+            kind, body = self.result(executed)
             await self.send({"id": op_id, "type": kind, "payload": body})
             if kind == "next":
                 await self.send({"id": op_id, "type": "complete"})
@@ -306,11 +314,13 @@ class _Socket:
                     await aclose()
 
 
-def websocket_route(commerce: Commerce, guard: QueryGuard, watch: OrderWatch) -> WebSocketRoute:
+def websocket_route(commerce: Commerce, guard: QueryGuard, watch: OrderWatch,
+                    catalog_cache: CatalogCache | None = None) -> WebSocketRoute:
     """``/graphql`` over WebSockets (graphql-transport-ws): the storefront API.
 
     ``guard`` checks each operation as ``/graphql`` does; ``watch`` is the gateway's
-    ``OrderWatch``, shared with ``/graphql/stream``. ``[gateway] websocket_init_seconds``
+    ``OrderWatch``, shared with ``/graphql/stream``; ``catalog_cache`` the one of
+    ``/graphql``. ``[gateway] websocket_init_seconds``
     is read (and checked) here, at start-up.
     """
     wait_init = StreamSettings.from_config(commerce.config.extra).websocket_init_seconds
@@ -322,6 +332,6 @@ def websocket_route(commerce: Commerce, guard: QueryGuard, watch: OrderWatch) ->
             await websocket.close(4406, "Subprotocol not acceptable")
             return
         await websocket.accept(subprotocol=PROTOCOL)
-        await _Socket(websocket, commerce, guard, watch, wait_init).serve()
+        await _Socket(websocket, commerce, guard, watch, wait_init, catalog_cache).serve()
 
     return WebSocketRoute("/graphql", endpoint)
