@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
 import platform
 import statistics
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,3 +107,17 @@ def verdict(ok: bool | None) -> str:
     if ok is None:
         return "n/a"
     return "met" if ok else "missed"
+
+
+def run_alone(name: str, doc: str | None,
+              add_arguments: Callable[[argparse._ArgumentGroup], None],
+              run: Callable[[argparse.Namespace], Report], argv: list[str] | None) -> int:
+    """``python -m bench.<name>``: one benchmark's options, its run, its table, its file."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser.add_argument_group(name))
+    report = run(parser.parse_args(argv))
+    path = report.save()
+    print(report.markdown(), flush=True)
+    print(f"(saved {path})", file=sys.stderr)
+    return 0

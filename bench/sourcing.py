@@ -37,7 +37,7 @@ import sys
 import time
 from typing import Any
 
-from bench.report import Report, Table, percentile, verdict
+from bench.report import Report, Table, percentile, run_alone, verdict
 from bench.stock_holds import database
 
 NAME = "sourcing"
@@ -262,14 +262,7 @@ def run(options: argparse.Namespace) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m bench.{NAME}", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser.add_argument_group(NAME))
-    report = run(parser.parse_args(argv))
-    path = report.save()
-    print(report.markdown(), flush=True)
-    print(f"(saved {path})", file=sys.stderr)
-    return 0
+    return run_alone(NAME, __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.report import Report, Table, verdict
+from bench.report import Report, Table, run_alone, verdict
 
 NAME = "stock_holds"
 TARGET_RATIO_PG = 0.5
@@ -462,14 +462,7 @@ def run(options: argparse.Namespace) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m bench.{NAME}", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser.add_argument_group(NAME))
-    report = run(parser.parse_args(argv))
-    path = report.save()
-    print(report.markdown(), flush=True)
-    print(f"(saved {path})", file=sys.stderr)
-    return 0
+    return run_alone(NAME, __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

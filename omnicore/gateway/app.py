@@ -110,8 +110,12 @@ async def _prepare(guard: QueryGuard, request: Request
     return payload, checked
 
 
-def _reads_only(checked: Checked) -> bool:
-    return checked.operation.operation is OperationType.QUERY
+def read_scope(commerce: Commerce, checked: Checked) -> AbstractAsyncContextManager[None]:
+    """Where an operation's reads run: a query's share one connection (one snapshot on
+    SQLite); a mutation's must see its own writes, so they take a connection each."""
+    if checked.operation.operation is OperationType.QUERY:
+        return commerce.db.shared_reads()
+    return nullcontext()
 
 
 async def _execute(guard: QueryGuard, payload: dict[str, Any], checked: Checked,
@@ -163,11 +167,6 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
             return _bad_request("send GraphQL queries with POST", 405)
         return None
 
-    def read_scope(checked: Checked) -> AbstractAsyncContextManager[None]:
-        # A query's reads share one connection (one snapshot on SQLite); a mutation's
-        # reads must see its own writes, so they take a connection each.
-        return commerce.db.shared_reads() if _reads_only(checked) else nullcontext()
-
     async def graphql_endpoint(request: Request) -> Response:
         page = _graphiql(request)
         if page is not None:
@@ -179,7 +178,7 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
         if isinstance(prepared, Response):
             return prepared
         payload, checked = prepared
-        async with read_scope(checked):
+        async with read_scope(commerce, checked):
             try:
                 channel = await commerce.channels.by_token(token)
             except NotFound:
@@ -206,7 +205,7 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
         if isinstance(prepared, Response):
             return prepared
         payload, checked = prepared
-        async with read_scope(checked):
+        async with read_scope(commerce, checked):
             try:
                 staff = await commerce.auth.authenticate_staff(key)
             except Forbidden as exc:

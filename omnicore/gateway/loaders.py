@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 if TYPE_CHECKING:
     from omnicore.catalog import Price
@@ -172,11 +172,11 @@ async def availability(context: RequestContext, sku: str) -> ChannelAvailability
     return found
 
 
-def peek(context: RequestContext, relation: str, sku: str) -> Any:
+def peek(context: RequestContext, relation: Literal["price", "availability"],
+         sku: str) -> Any:
     """``price`` or ``availability`` of ``sku`` if loaded already, else ``MISSING``."""
-    if relation == "price":
-        return _price_loader(context).peek(sku)
-    return _availability_loader(context).peek(sku)
+    found = _price_loader(context) if relation == "price" else _availability_loader(context)
+    return found.peek(sku)
 
 
 async def prefetch_variants(context: RequestContext, skus: Iterable[str], *,

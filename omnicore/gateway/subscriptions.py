@@ -275,9 +275,7 @@ def stream_route(commerce: Commerce, guard: QueryGuard | None = None,
     from omnicore.gateway.schema import storefront_schema
 
     settings = StreamSettings.from_config(commerce.config.extra)
-    if watch is None:
-        watch = OrderWatch(commerce, settings.poll_seconds)
-    shared = watch
+    followed = watch if watch is not None else order_watch(commerce)
     if guard is None:
         guard = QueryGuard(storefront_schema.graphql_schema,
                            GatewaySettings.from_config(commerce.config.extra))
@@ -306,7 +304,7 @@ def stream_route(commerce: Commerce, guard: QueryGuard | None = None,
             except Forbidden as exc:
                 return _bad_request(exc.message, 401)
         return RequestContext(commerce=commerce, channel=channel, customer_id=customer_id,
-                              loaders={WATCH: shared})
+                              loaders={WATCH: followed})
 
     async def request_of(request: Request) -> dict[str, Any] | Response:
         if request.method == "POST":

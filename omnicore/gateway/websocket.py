@@ -259,10 +259,9 @@ class _Socket:
             if checked.operation.operation is OperationType.SUBSCRIPTION:
                 await self.stream(op_id, checked, payload, context)
                 return
-            if checked.operation.operation is OperationType.QUERY:  # as /graphql: one connection
-                async with self.commerce.db.shared_reads():
-                    executed = await self.execute(checked, payload, context)
-            else:
+            from omnicore.gateway.app import read_scope
+
+            async with read_scope(self.commerce, checked):  # as /graphql reads
                 executed = await self.execute(checked, payload, context)
             kind, body = self.result(executed)
             await self.send({"id": op_id, "type": kind, "payload": body})

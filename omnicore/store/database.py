@@ -6,8 +6,9 @@ of failing half-way with "database is locked" when a reader upgrades.
 
 SQLite reads of a database file run inline, on the event loop's thread, over a
 synchronous engine of their own. A statement through aiosqlite costs four
-hand-offs to its thread (cursor, execute, fetch, close: ~470 µs of CPU here,
-measured in bench/README.md) where the same statement inline costs ~30 µs; in
+hand-offs to its thread (cursor, execute, fetch, close: ~470 µs of CPU here)
+where the same statement inline costs ~100 µs (SQLAlchemy's share; sqlite3
+itself ~30 µs); in
 WAL mode a reader never waits for a writer, so an inline read cannot stall the
 loop behind a lock. Writes keep aiosqlite: they may queue for the write lock,
 and that wait must not block the loop.
