@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 
 from omnicore.store.order_tables import counters
+from omnicore.store.prepared import PreparedSelect
 
 if TYPE_CHECKING:
     from omnicore.store.uow import Tx
@@ -27,7 +28,7 @@ _BUMP = text(
     "INSERT INTO counters (name, value) VALUES ('catalog', 1) "
     "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1"
 )
-_READ = select(counters.c.value).where(counters.c.name == NAME)
+_READ = PreparedSelect(select(counters.c.value).where(counters.c.name == bindparam("name")))
 
 
 async def bump_revision(tx: Tx) -> None:
@@ -37,4 +38,5 @@ async def bump_revision(tx: Tx) -> None:
 
 async def read_revision(tx: Tx) -> int:
     """The revision now (0 before the first catalog write)."""
-    return int((await tx.conn.execute(_READ)).scalar() or 0)
+    rows = await _READ.rows(tx.conn, {"name": NAME})
+    return int(rows[0][0]) if rows else 0

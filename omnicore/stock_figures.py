@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from sqlalchemy import ColumnElement, Select, String, and_, bindparam, func, select
 
+from omnicore.store.prepared import PreparedSelect
 from omnicore.store.tables import (
     channel_locations,
     locations,
@@ -120,7 +121,7 @@ def _active_figures_query() -> Select[Any]:
     )
 
 
-_ACTIVE_FIGURES = _active_figures_query()
+_ACTIVE_FIGURES = PreparedSelect(_active_figures_query(), lists=("skus", "locations"))
 
 
 async def active_level_figures(
@@ -132,11 +133,13 @@ async def active_level_figures(
     """
     active: set[str] = set()
     found: dict[tuple[str, str], Figures] = {}
+    if not skus or not location_codes:
+        return active, found
     params: dict[str, Any] = {"now": tx.now, "locations": list(location_codes)}
-    for start in range(0, max(len(skus), 1), CHUNK):
+    for start in range(0, len(skus), CHUNK):
         params["skus"] = list(skus[start : start + CHUNK])
-        rows = await tx.conn.execute(_ACTIVE_FIGURES, params)
-        for location, sku, on_hand, safety_stock, reserved in rows.all():
+        for location, sku, on_hand, safety_stock, reserved in await _ACTIVE_FIGURES.rows(
+                tx.conn, params):
             active.add(location)
             if sku is not None:
                 found[(sku, location)] = Figures(on_hand, safety_stock, int(reserved))

@@ -318,3 +318,33 @@ def test_documents_are_parsed_and_validated_once() -> None:
     assert first.document is again.document
     bad = guard.check("{ item { nope } }")
     assert isinstance(bad, Rejection) and guard.check("{ item { nope } }") is bad
+
+
+def test_measures_are_kept_per_value_of_the_page_sizes() -> None:
+    """A measure is reused only when the variables it read are the same: another
+    ``$id`` reuses it, another ``$n`` is measured (and refused) on its own."""
+    guard = QueryGuard(SCHEMA, GatewaySettings(max_cost=100))
+    query = "query($n: Int, $id: ID) { item(id: $id) { id } page(first: $n) { nodes { id } } }"
+    small = guard.check(query, {"n": 5, "id": "a"})
+    other_item = guard.check(query, {"n": 5, "id": "b"})
+    assert isinstance(small, Checked) and isinstance(other_item, Checked)
+    assert other_item.measure is small.measure  # the same walk: ``$id`` is not a page size
+    assert small.measure.cost == 2 + 1 + 5 * 2
+    big = guard.check(query, {"n": 60, "id": "a"})
+    assert isinstance(big, Rejection) and big.code == "query_too_costly"
+    assert big.value == 2 + 1 + 60 * 2
+    unset = guard.check(query, {"id": "a"})  # the argument's default (20) counts
+    assert isinstance(unset, Checked) and unset.measure.cost == 2 + 1 + 20 * 2
+    again = guard.check(query, {"n": 5, "id": "c"})
+    assert isinstance(again, Checked) and again.measure is small.measure
+
+
+@pytest.mark.parametrize("odd", [True, 5.0, [5], {"n": 5}])
+def test_page_sizes_of_other_types_are_never_confused_with_ints(odd: Any) -> None:
+    guard = QueryGuard(SCHEMA, GatewaySettings())
+    query = "query($n: Int) { page(first: $n) { nodes { id } } }"
+    one = guard.check(query, {"n": 1})
+    assert isinstance(one, Checked) and one.measure.cost == 1 + 1 * 2
+    found = guard.check(query, {"n": odd})  # measured as no page size: the default, 20
+    assert isinstance(found, Checked) and found.measure.cost == 1 + 20 * 2
+    assert guard.check(query, {"n": 1}).measure is one.measure  # type: ignore[union-attr]

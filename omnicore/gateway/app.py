@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import AbstractAsyncContextManager, nullcontext
-from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
-from graphql import ExecutionResult, GraphQLError, OperationType, execute
+from graphql import GraphQLError, OperationType
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,9 +23,9 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from omnicore.errors import Forbidden, NotFound, OmnicoreError
-from omnicore.gateway.awaitables import is_awaitable
 from omnicore.gateway.catalog_cache import CatalogCache
 from omnicore.gateway.context import RequestContext
+from omnicore.gateway.execution import run
 from omnicore.gateway.graphiql import GRAPHIQL_HTML
 from omnicore.gateway.limits import Checked, GatewaySettings, QueryGuard, Rejection
 from omnicore.gateway.schema import admin_schema, storefront_schema
@@ -120,15 +119,9 @@ def read_scope(commerce: Commerce, checked: Checked) -> AbstractAsyncContextMana
 
 async def _execute(guard: QueryGuard, payload: dict[str, Any], checked: Checked,
                    context: RequestContext) -> Response:
-    outcome = execute(
-        guard.schema,
-        checked.document,
-        context_value=context,
-        variable_values=payload.get("variables"),
-        operation_name=payload.get("operationName"),
-        is_awaitable=is_awaitable,
-    )
-    result: ExecutionResult = await outcome if isawaitable(outcome) else outcome
+    result = await run(guard.schema, checked.document, context=context,
+                       variables=payload.get("variables"),
+                       operation_name=payload.get("operationName"))
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [format_error(e) for e in result.errors]

@@ -11,7 +11,9 @@ must stay within ``max_depth``, ``max_aliases`` and ``max_cost``. The walk is no
 a ``ValidationRule`` because the cost depends on the request's variables
 (``products(first: $n)``), which validation rules do not see. Parsed and
 validated documents are cached by query text, so a client repeating a query
-pays for parsing and validation once.
+pays for parsing and validation once; so are the measures, by query text and
+the values of the variables the walk consulted (the page sizes), so a product
+page asked for with another ``$handle`` is not walked again.
 
 The cost of a field is 1 (``FIELD_COSTS`` names the exceptions; a mutation's
 root field costs ``MUTATION_COST``), plus the cost of its selection multiplied
@@ -96,6 +98,8 @@ LIST_SIZES: dict[str, int] = {
 #: Payloads' ``userErrors`` lists are short: one entry per problem of the input.
 USER_ERRORS_SIZE = 3
 CACHE_SIZE = 512
+#: measures kept per query (one per value of its page sizes)
+MEASURES_PER_QUERY = 64
 #: The walk stops descending past this many levels (the depth is then reported as more).
 WALK_DEPTH = 100
 
@@ -195,6 +199,10 @@ class QueryGuard:
         self.settings = settings
         self._cache: OrderedDict[str, DocumentNode | Rejection] = OrderedDict()
         self._cache_size = cache_size
+        # (query, operation name) -> (the variables the walk consulted, measure per values)
+        self._measures: OrderedDict[tuple[str, str | None],
+                                    tuple[tuple[str, ...], dict[tuple[Any, ...], Measure]]] = \
+            OrderedDict()
 
     def document(self, query: str) -> DocumentNode | Rejection:
         """The parsed and validated document of ``query`` (cached), or why it is refused."""
@@ -217,7 +225,7 @@ class QueryGuard:
         operation = _operation(document, operation_name)
         if isinstance(operation, Rejection):
             return operation
-        found = measure(self.schema, document, operation, variables or {})
+        found = self._measure(query, operation_name, document, operation, variables or {})
         limits = self.settings
         if found.depth > limits.max_depth:
             shown = f"more than {WALK_DEPTH}" if found.depth > WALK_DEPTH else found.depth
@@ -236,6 +244,38 @@ class QueryGuard:
                 "([gateway] max_cost): ask for fewer objects (first / limit) or fewer fields",
                 "query_too_costly", limit=limits.max_cost, value=found.cost)
         return Checked(document, operation, found)
+
+
+    def _measure(self, query: str, operation_name: str | None, document: DocumentNode,
+                 operation: OperationDefinitionNode, variables: Mapping[str, Any]) -> Measure:
+        """``measure``, remembered per query and values of the variables it consulted."""
+        key = (query, operation_name)
+        known = self._measures.get(key)
+        if known is not None:
+            names, by_values = known
+            values = tuple(variables.get(name) for name in names)
+            if all(_plain_value(value) for value in values):
+                found = by_values.get(values)
+                if found is not None:
+                    self._measures.move_to_end(key)
+                    return found
+        found, consulted = _measured(self.schema, document, operation, variables)
+        names = tuple(sorted(consulted))
+        values = tuple(variables.get(name) for name in names)
+        if all(_plain_value(value) for value in values):
+            if known is None or known[0] != names:
+                known = self._measures[key] = (names, {})
+            if len(known[1]) < MEASURES_PER_QUERY:
+                known[1][values] = found
+            if len(self._measures) > self._cache_size:
+                self._measures.popitem(last=False)
+        return found
+
+
+def _plain_value(value: Any) -> bool:
+    """A variable's value that can key the cache of measures: page sizes are ints (a
+    bool or a float would share an int's key, ``True == 1.0 == 1``, so they are not)."""
+    return value is None or type(value) in (int, str)
 
 
 # -- the walk ----------------------------------------------------------------------------------
@@ -259,6 +299,8 @@ class _Walk:
             if name not in self.variables and isinstance(definition.default_value, IntValueNode):
                 self.variables[name] = int(definition.default_value.value)
         self.mutation_root = operation.operation == OperationType.MUTATION
+        #: the variables the walk read (the measure depends on nothing else of them)
+        self.consulted: set[str] = set()
         # a fragment measures the same wherever it is spread (for one ``paged`` flag):
         # memoised, so fragments spreading fragments twice over cannot blow the walk up
         self.memo: dict[tuple[str, bool], tuple[int, int, int]] = {}
@@ -275,6 +317,7 @@ class _Walk:
                 if isinstance(value, IntValueNode):
                     return max(int(value.value), 0)
                 if isinstance(value, VariableNode):
+                    self.consulted.add(value.name.value)
                     given = self.variables.get(value.name.value)
                     if isinstance(given, int) and not isinstance(given, bool):
                         return max(given, 0)
@@ -354,13 +397,20 @@ def measure(schema: GraphQLSchema, document: DocumentNode, operation: OperationD
 
     A depth beyond ``WALK_DEPTH`` is reported as ``WALK_DEPTH + 1`` (the walk stops there).
     """
-    walk = _Walk(schema, document, operation, variables or {})
+    return _measured(schema, document, operation, variables or {})[0]
+
+
+def _measured(schema: GraphQLSchema, document: DocumentNode,
+              operation: OperationDefinitionNode, variables: Mapping[str, Any]
+              ) -> tuple[Measure, set[str]]:
+    """``measure``, and the names of the variables it read."""
+    walk = _Walk(schema, document, operation, variables)
     root = schema.get_root_type(operation.operation)
     if root is None:  # pragma: no cover - validation refused the operation
-        return Measure(0, 0, 0)
+        return Measure(0, 0, 0), walk.consulted
     try:
         cost, depth, aliases = walk.selection(operation.selection_set, root, paged=False,
                                               level=0, root=True)
     except _TooDeep:
-        return Measure(WALK_DEPTH + 1, 0, 0)
-    return Measure(depth, aliases, cost)
+        return Measure(WALK_DEPTH + 1, 0, 0), walk.consulted
+    return Measure(depth, aliases, cost), walk.consulted

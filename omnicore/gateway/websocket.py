@@ -24,19 +24,18 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
-from graphql import ExecutionResult, OperationType, create_source_event_stream, execute
+from graphql import ExecutionResult, OperationType, create_source_event_stream
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from omnicore.errors import Forbidden, NotFound, OmnicoreError
-from omnicore.gateway.awaitables import is_awaitable
 from omnicore.gateway.catalog_cache import CatalogCache
 from omnicore.gateway.context import RequestContext
+from omnicore.gateway.execution import run
 from omnicore.gateway.limits import Checked, QueryGuard, Rejection
 from omnicore.gateway.subscriptions import WATCH, OrderWatch, StreamSettings
 
@@ -234,10 +233,9 @@ class _Socket:
 
     async def execute(self, checked: Checked, payload: Mapping[str, Any],
                       context: RequestContext, root: Any = None) -> ExecutionResult:
-        outcome = execute(self.guard.schema, checked.document, root_value=root,
-                          context_value=context, variable_values=payload.get("variables"),
-                          operation_name=payload.get("operationName"), is_awaitable=is_awaitable)
-        return await outcome if isawaitable(outcome) else outcome
+        return await run(self.guard.schema, checked.document, root=root, context=context,
+                         variables=payload.get("variables"),
+                         operation_name=payload.get("operationName"))
 
     def result(self, result: ExecutionResult) -> tuple[str, Any]:
         """The message type and payload of a result: ``error`` when nothing ran."""

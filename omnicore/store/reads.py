@@ -8,8 +8,13 @@ costs an async generator, registered with the event loop, per read).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import DBAPIError
+
+from omnicore.store.prepared import PreparedSelect, before_cursor_execute
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -35,6 +40,23 @@ class InlineReadConnection:
     async def execute(self, statement: Any, parameters: Any = None, **kwargs: Any) -> Any:
         return self._conn.execute(statement, parameters, **kwargs)
 
+    async def prepared_rows(self, prepared: PreparedSelect, params: Mapping[str, Any]
+                            ) -> list[tuple[Any, ...]]:
+        """``prepared``'s rows, run on the ``sqlite3`` connection itself."""
+        conn = self._conn
+        compiled = prepared.form(conn.dialect, params)
+        arguments = compiled.arguments(params)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            before_cursor_execute(conn, cursor, compiled, arguments)
+            rows: list[tuple[Any, ...]] = cursor.execute(compiled.sql, arguments).fetchall()
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(compiled.sql, arguments, exc,
+                                      conn.dialect.loaded_dbapi.Error) from exc
+        finally:
+            cursor.close()
+        return rows
+
     async def run_sync(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``function(connection, *args, **kwargs)``, as ``AsyncConnection`` does."""
         return function(self._conn, *args, **kwargs)
@@ -54,10 +76,33 @@ class SharedReadConnection:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        self._asyncpg: Any = None
 
     async def execute(self, statement: Any, parameters: Any = None, **kwargs: Any) -> Any:
         async with self._lock:
             return await self._conn.execute(statement, parameters, **kwargs)
+
+    async def prepared_rows(self, prepared: PreparedSelect, params: Mapping[str, Any]
+                            ) -> list[tuple[Any, ...]] | None:
+        """``prepared``'s rows on the driver: the inline SQLite connection's, or asyncpg
+        (the connection reads in autocommit); ``None`` elsewhere (SQLite in memory)."""
+        async with self._lock:
+            inline = getattr(self._conn, "prepared_rows", None)
+            if inline is not None:
+                found: list[tuple[Any, ...]] = await inline(prepared, params)
+                return found
+            if self._conn.dialect.driver != "asyncpg":
+                return None
+            if self._asyncpg is None:
+                self._asyncpg = (await self._conn.get_raw_connection()).driver_connection
+            compiled = prepared.form(self._conn.dialect, params)
+            arguments = compiled.arguments(params)
+            before_cursor_execute(self._conn.sync_connection, None, compiled, arguments)
+            try:
+                records = await self._asyncpg.fetch(compiled.sql, *arguments)
+            except Exception as exc:
+                raise DBAPIError(compiled.sql, arguments, exc) from exc
+            return [tuple(record) for record in records]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)

@@ -1,0 +1,183 @@
+"""graphql-core's execution, with a fast path for plain fields.
+
+A product page completes a few hundred fields, and most of them are plain: a
+scalar read from an attribute or a dict key by graphene's default resolver
+(``Money.amount``, ``LocationStock.available``…). For each one graphql-core
+builds a ``GraphQLResolveInfo``, a ``Path``, the (empty) arguments, and walks
+``complete_value`` — several times the cost of reading the value.
+
+``GatewayExecutionContext`` reads such fields directly: the value of the
+attribute (or key), serialized by the field's scalar. The answer is the same
+as graphql-core's. Anything else, or anything unusual on the way (a ``None``
+for a non-null field, a value the scalar refuses, an exception), goes through
+graphql-core's own ``execute_field``, which reports it as it always does.
+Custom resolvers, arguments, lists and objects always take graphql-core's path.
+
+``is_awaitable`` is graphql-core's test with a fast answer for plain values:
+graphql-core asks it of every value a resolver returns, and its own test ends
+in a ``hasattr`` that misses for every plain value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+from collections.abc import Callable, Mapping
+from functools import partial
+from inspect import isawaitable
+from typing import Any
+
+from graphene.types.resolver import attr_resolver, dict_or_attr_resolver, dict_resolver
+from graphql import (
+    DocumentNode,
+    ExecutionContext,
+    ExecutionResult,
+    FieldNode,
+    GraphQLEnumType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    Undefined,
+    execute,
+)
+from graphql.execution.execute import get_field_def
+from graphql.pyutils import AwaitableOrValue, Path
+from graphql.pyutils import is_awaitable as graphql_is_awaitable
+
+__all__ = ["GatewayExecutionContext", "is_awaitable", "run"]
+
+_PLAIN: frozenset[type] = frozenset({
+    str, int, float, bool, type(None), list, tuple, dict, set, frozenset,
+    decimal.Decimal, dt.datetime, dt.date,
+})
+
+_DEFAULT_RESOLVERS = (dict_or_attr_resolver, attr_resolver, dict_resolver)
+
+
+def is_awaitable(value: Any) -> bool:
+    """Whether graphql-core must await ``value``: its own test, after a fast path."""
+    if type(value) in _PLAIN:
+        return False
+    return graphql_is_awaitable(value)
+
+
+class _PlainField:
+    """How to read one plain field: its attribute (or key), default and scalar."""
+
+    __slots__ = ("attname", "default", "nullable", "serialize")
+
+    def __init__(self, attname: str, default: Any, nullable: bool,
+                 serialize: Callable[[Any], Any]) -> None:
+        self.attname = attname
+        self.default = default
+        self.nullable = nullable
+        self.serialize = serialize
+
+
+#: per (object type, field name) of a schema: how to read the field, if it is plain
+_PLAIN_FIELDS: dict[tuple[GraphQLObjectType, str], _PlainField | None] = {}
+
+
+def _plain_field(schema: GraphQLSchema, parent_type: GraphQLObjectType,
+                 field_nodes: list[FieldNode]) -> _PlainField | None:
+    """The reading of a field answered by graphene's default resolver with a scalar,
+    without arguments; ``None`` for every other field. Known once per field of a type."""
+    key = (parent_type, field_nodes[0].name.value)
+    try:
+        return _PLAIN_FIELDS[key]
+    except KeyError:
+        found = _PLAIN_FIELDS[key] = _read_plain(schema, parent_type, field_nodes[0])
+        return found
+
+
+def _read_plain(schema: GraphQLSchema, parent_type: GraphQLObjectType,
+                field_node: FieldNode) -> _PlainField | None:
+    field_def = get_field_def(schema, parent_type, field_node)
+    if field_def is None or field_def.args:
+        return None
+    resolve = field_def.resolve
+    if not (isinstance(resolve, partial) and resolve.func in _DEFAULT_RESOLVERS
+            and not resolve.keywords and len(resolve.args) == 2):
+        return None
+    field_type = field_def.type
+    nullable = not isinstance(field_type, GraphQLNonNull)
+    leaf = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+    if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
+        return None
+    attname, default = resolve.args
+    return _PlainField(attname, default, nullable, leaf.serialize)
+
+
+class GatewayExecutionContext(ExecutionContext):
+    """graphql-core's ``ExecutionContext``, reading plain fields directly."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # per selection (a ``fields`` mapping, cached by graphql-core for the request)
+        self._plans: dict[int, tuple[Mapping[str, list[FieldNode]],
+                                     list[tuple[str, list[FieldNode], _PlainField | None]]]] = {}
+
+    def _plan(self, parent_type: GraphQLObjectType, fields: dict[str, list[FieldNode]]
+              ) -> list[tuple[str, list[FieldNode], _PlainField | None]]:
+        found = self._plans.get(id(fields))
+        if found is not None and found[0] is fields:
+            return found[1]
+        plan = [(name, nodes, None if self.middleware_manager
+                 else _plain_field(self.schema, parent_type, nodes))
+                for name, nodes in fields.items()]
+        self._plans[id(fields)] = (fields, plan)  # keeps ``fields`` alive: its id stays its own
+        return plan
+
+    def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
+                       path: Path | None, fields: dict[str, list[FieldNode]]
+                       ) -> AwaitableOrValue[dict[str, Any]]:
+        """graphql-core's ``execute_fields``; a plain field is read without its machinery."""
+        results: dict[str, Any] = {}
+        awaitable_fields: list[str] = []
+        source_is_dict = isinstance(source_value, dict)
+        for response_name, field_nodes, plain in self._plan(parent_type, fields):
+            if plain is not None:
+                try:
+                    value = (source_value.get(plain.attname, plain.default) if source_is_dict
+                             else getattr(source_value, plain.attname, plain.default))
+                    if value is None:
+                        if plain.nullable:
+                            results[response_name] = None
+                            continue
+                    elif value is not Undefined and not isinstance(value, Exception):
+                        serialized = plain.serialize(value)
+                        if serialized is not Undefined and serialized is not None:
+                            results[response_name] = serialized
+                            continue
+                except Exception:
+                    pass
+            result = self.execute_field(parent_type, source_value, field_nodes,
+                                        Path(path, response_name, parent_type.name))
+            if result is not Undefined:
+                results[response_name] = result
+                if self.is_awaitable(result):
+                    awaitable_fields.append(response_name)
+        if not awaitable_fields:
+            return results
+        return self._gather_fields(results, awaitable_fields)
+
+    @staticmethod
+    async def _gather_fields(results: dict[str, Any], names: list[str]) -> dict[str, Any]:
+        if len(names) == 1:  # one field to wait for (a root resolver): no task for it
+            results[names[0]] = await results[names[0]]
+            return results
+        results.update(zip(names, await asyncio.gather(*(results[name] for name in names)),
+                           strict=True))
+        return results
+
+
+async def run(schema: GraphQLSchema, document: DocumentNode, *, context: Any,
+              variables: dict[str, Any] | None, operation_name: str | None,
+              root: Any = None) -> ExecutionResult:
+    """``graphql.execute`` with the gateway's execution context and ``is_awaitable``."""
+    outcome = execute(schema, document, root_value=root, context_value=context,
+                      variable_values=variables, operation_name=operation_name,
+                      execution_context_class=GatewayExecutionContext, is_awaitable=is_awaitable)
+    return await outcome if isawaitable(outcome) else outcome
