@@ -139,6 +139,11 @@ class ChannelAvailability:
     total: int
     locations: list[LocationAvailability]
 
+    @property
+    def in_stock(self) -> bool:
+        """Whether the channel may sell at least one unit."""
+        return self.total > 0
+
 
 @attrs.frozen
 class NearbyLocation:

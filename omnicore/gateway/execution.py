@@ -12,6 +12,9 @@ as graphql-core's. Anything else, or anything unusual on the way (a ``None``
 for a non-null field, a value the scalar refuses, an exception), goes through
 graphql-core's own ``execute_field``, which reports it as it always does.
 Custom resolvers, arguments, lists and objects always take graphql-core's path.
+A field named otherwise than the attribute it shows stays plain with
+``resolver=reads("attribute")`` (graphene's own default resolver, for that name)
+instead of a ``resolve_*`` method.
 
 ``is_awaitable`` is graphql-core's test with a fast answer for plain values:
 graphql-core asks it of every value a resolver returns, and its own test ends
@@ -23,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from functools import partial
 from inspect import isawaitable
 from typing import Any
@@ -35,8 +38,11 @@ from graphql import (
     ExecutionResult,
     FieldNode,
     GraphQLEnumType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
     Undefined,
@@ -46,7 +52,7 @@ from graphql.execution.execute import get_field_def
 from graphql.pyutils import AwaitableOrValue, Path
 from graphql.pyutils import is_awaitable as graphql_is_awaitable
 
-__all__ = ["GatewayExecutionContext", "is_awaitable", "run"]
+__all__ = ["GatewayExecutionContext", "is_awaitable", "reads", "run"]
 
 _PLAIN: frozenset[type] = frozenset({
     str, int, float, bool, type(None), list, tuple, dict, set, frozenset,
@@ -61,6 +67,12 @@ def is_awaitable(value: Any) -> bool:
     if type(value) in _PLAIN:
         return False
     return graphql_is_awaitable(value)
+
+
+def reads(attname: str, default: Any = None) -> Callable[..., Any]:
+    """A graphene resolver showing the attribute (or key) ``attname`` of the parent:
+    graphene's default resolver for another name, which the gateway reads directly."""
+    return partial(dict_or_attr_resolver, attname, default)
 
 
 class _PlainField:
@@ -130,6 +142,24 @@ class GatewayExecutionContext(ExecutionContext):
         self._plans[id(fields)] = (fields, plan)  # keeps ``fields`` alive: its id stays its own
         return plan
 
+    def complete_list_value(self, return_type: GraphQLList[GraphQLOutputType],
+                            field_nodes: list[FieldNode], info: GraphQLResolveInfo,
+                            path: Path, result: AsyncIterable[Any] | Iterable[Any]
+                            ) -> AwaitableOrValue[list[Any]]:
+        """graphql-core's ``complete_list_value``; a list of objects whose selected fields
+        are all plain (``locations { locationCode available }``) is read in one loop."""
+        item_type = return_type.of_type
+        if isinstance(item_type, GraphQLNonNull):
+            item_type = item_type.of_type
+        if (isinstance(item_type, GraphQLObjectType) and item_type.is_type_of is None
+                and isinstance(result, list | tuple)):
+            plan = self._plan(item_type, self.collect_subfields(item_type, field_nodes))
+            if all(plain is not None for _, _, plain in plan):
+                read = _read_plain_objects(plan, result)  # type: ignore[arg-type]
+                if read is not None:
+                    return read
+        return super().complete_list_value(return_type, field_nodes, info, path, result)
+
     def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
                        path: Path | None, fields: dict[str, list[FieldNode]]
                        ) -> AwaitableOrValue[dict[str, Any]]:
@@ -171,6 +201,36 @@ class GatewayExecutionContext(ExecutionContext):
         results.update(zip(names, await asyncio.gather(*(results[name] for name in names)),
                            strict=True))
         return results
+
+
+def _read_plain_objects(plan: list[tuple[str, list[FieldNode], _PlainField]],
+                        items: Sequence[Any]) -> list[dict[str, Any]] | None:
+    """Each item's plain fields, or ``None`` at the first value that is not simply
+    read (a ``None`` item or value, a refused value): graphql-core then completes
+    the whole list itself, and reports what it finds."""
+    completed = []
+    for item in items:
+        if item is None:
+            return None
+        is_dict = isinstance(item, dict)
+        values: dict[str, Any] = {}
+        for response_name, _, plain in plan:
+            try:
+                value = (item.get(plain.attname, plain.default) if is_dict
+                         else getattr(item, plain.attname, plain.default))
+                if value is None and plain.nullable:
+                    values[response_name] = None
+                    continue
+                if value is None or value is Undefined or isinstance(value, Exception):
+                    return None
+                serialized = plain.serialize(value)
+            except Exception:
+                return None
+            if serialized is Undefined or serialized is None:
+                return None
+            values[response_name] = serialized
+        completed.append(values)
+    return completed
 
 
 async def run(schema: GraphQLSchema, document: DocumentNode, *, context: Any,

@@ -16,10 +16,11 @@ import graphene
 
 from omnicore.gateway import loaders
 from omnicore.gateway.context import RequestContext
+from omnicore.gateway.execution import reads
 from omnicore.gateway.locations import LocationType
 from omnicore.hours import WEEKDAYS, OpeningHours
 from omnicore.locations import Location
-from omnicore.stock_models import ChannelAvailability, NearbyLocation
+from omnicore.stock_models import NearbyLocation
 
 __all__ = ["AvailabilityType", "GeoPointInput", "StockQuery", "StoreAvailabilityType"]
 
@@ -28,13 +29,9 @@ class LocationStockType(graphene.ObjectType):
     class Meta:
         name = "LocationStock"
 
-    location_code = graphene.String(required=True)
+    location_code = graphene.String(required=True, resolver=reads("location"))
     location = graphene.Field(LocationType)
     available = graphene.Int(required=True, description="Units this channel may sell there")
-
-    @staticmethod
-    def resolve_location_code(parent: Any, _: graphene.ResolveInfo) -> str:
-        return str(parent.location)
 
     @staticmethod
     async def resolve_location(parent: Any, info: graphene.ResolveInfo) -> Location | None:
@@ -49,13 +46,9 @@ class AvailabilityType(graphene.ObjectType):
 
     sku = graphene.String(required=True)
     total = graphene.Int(required=True)
-    in_stock = graphene.Boolean(required=True)
+    in_stock = graphene.Boolean(required=True, description="Whether the total is above zero")
     locations = graphene.List(graphene.NonNull(LocationStockType), required=True,
                               description="The channel's locations, in its priority order")
-
-    @staticmethod
-    def resolve_in_stock(parent: ChannelAvailability, _: graphene.ResolveInfo) -> bool:
-        return parent.total > 0
 
 
 # -- the store locator ---------------------------------------------------------------------
