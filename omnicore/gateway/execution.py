@@ -75,6 +75,10 @@ def reads(attname: str, default: Any = None) -> Callable[..., Any]:
     return partial(dict_or_attr_resolver, attname, default)
 
 
+#: what ``_PlainField.value_of`` answers when graphql-core must complete the field itself
+UNUSUAL: Any = object()
+
+
 class _PlainField:
     """How to read one plain field: its attribute (or key), default and scalar."""
 
@@ -86,6 +90,23 @@ class _PlainField:
         self.default = default
         self.nullable = nullable
         self.serialize = serialize
+
+    def value_of(self, source: Any, source_is_dict: bool) -> Any:
+        """The field's serialized value on ``source``; ``UNUSUAL`` for anything that is
+        not simply read (``None`` in a non-null field, an exception, a refused value)."""
+        try:
+            value = (source.get(self.attname, self.default) if source_is_dict
+                     else getattr(source, self.attname, self.default))
+            if value is None:
+                return None if self.nullable else UNUSUAL
+            if value is Undefined or isinstance(value, Exception):
+                return UNUSUAL
+            serialized = self.serialize(value)
+        except Exception:
+            return UNUSUAL
+        if serialized is Undefined or serialized is None:
+            return UNUSUAL
+        return serialized
 
 
 #: per (object type, field name) of a schema: how to read the field, if it is plain
@@ -169,20 +190,10 @@ class GatewayExecutionContext(ExecutionContext):
         source_is_dict = isinstance(source_value, dict)
         for response_name, field_nodes, plain in self._plan(parent_type, fields):
             if plain is not None:
-                try:
-                    value = (source_value.get(plain.attname, plain.default) if source_is_dict
-                             else getattr(source_value, plain.attname, plain.default))
-                    if value is None:
-                        if plain.nullable:
-                            results[response_name] = None
-                            continue
-                    elif value is not Undefined and not isinstance(value, Exception):
-                        serialized = plain.serialize(value)
-                        if serialized is not Undefined and serialized is not None:
-                            results[response_name] = serialized
-                            continue
-                except Exception:
-                    pass
+                value = plain.value_of(source_value, source_is_dict)
+                if value is not UNUSUAL:
+                    results[response_name] = value
+                    continue
             result = self.execute_field(parent_type, source_value, field_nodes,
                                         Path(path, response_name, parent_type.name))
             if result is not Undefined:
@@ -206,7 +217,7 @@ class GatewayExecutionContext(ExecutionContext):
 def _read_plain_objects(plan: list[tuple[str, list[FieldNode], _PlainField]],
                         items: Sequence[Any]) -> list[dict[str, Any]] | None:
     """Each item's plain fields, or ``None`` at the first value that is not simply
-    read (a ``None`` item or value, a refused value): graphql-core then completes
+    read (a ``None`` item, see ``_PlainField.value_of``): graphql-core then completes
     the whole list itself, and reports what it finds."""
     completed = []
     for item in items:
@@ -215,20 +226,10 @@ def _read_plain_objects(plan: list[tuple[str, list[FieldNode], _PlainField]],
         is_dict = isinstance(item, dict)
         values: dict[str, Any] = {}
         for response_name, _, plain in plan:
-            try:
-                value = (item.get(plain.attname, plain.default) if is_dict
-                         else getattr(item, plain.attname, plain.default))
-                if value is None and plain.nullable:
-                    values[response_name] = None
-                    continue
-                if value is None or value is Undefined or isinstance(value, Exception):
-                    return None
-                serialized = plain.serialize(value)
-            except Exception:
+            value = plain.value_of(item, is_dict)
+            if value is UNUSUAL:
                 return None
-            if serialized is Undefined or serialized is None:
-                return None
-            values[response_name] = serialized
+            values[response_name] = value
         completed.append(values)
     return completed
 
