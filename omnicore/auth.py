@@ -17,13 +17,19 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from sqlalchemy import insert, select, update
+from sqlalchemy import Integer, bindparam, delete, insert, select, text, update
 
 from omnicore.customer_identity import normalise_identity, owner_of
 from omnicore.customer_models import IdentityKind
-from omnicore.errors import Forbidden, InvalidInput, NotFound
-from omnicore.store.auth_tables import customer_credentials, customer_tokens, staff_keys
+from omnicore.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts
+from omnicore.store.auth_tables import (
+    customer_credentials,
+    customer_tokens,
+    login_attempts,
+    staff_keys,
+)
 from omnicore.store.tables import customers
+from omnicore.store.types import UTCDateTime
 
 if TYPE_CHECKING:
     from omnicore.store.uow import UnitOfWork
@@ -35,6 +41,22 @@ TOKEN_PREFIX = "oct_"
 PASSWORD_MIN = 10
 PASSWORD_MAX = 1024
 DEFAULT_TOKEN_HOURS = 24 * 30
+DEFAULT_LOGIN_MAX_ATTEMPTS = 10
+DEFAULT_LOGIN_WINDOW_MINUTES = 15
+
+# Counts one sign-in for a key, atomically (SQLite >= 3.35 and PostgreSQL): a window
+# that has ended starts again at 1; the count after this attempt is returned.
+_COUNT_ATTEMPT = text(
+    "INSERT INTO login_attempts (key_hash, attempts, window_started_at) "
+    "VALUES (:key, 1, :now) "
+    "ON CONFLICT (key_hash) DO UPDATE SET "
+    "attempts = CASE WHEN login_attempts.window_started_at <= :cutoff THEN 1 "
+    "ELSE login_attempts.attempts + 1 END, "
+    "window_started_at = CASE WHEN login_attempts.window_started_at <= :cutoff THEN :now "
+    "ELSE login_attempts.window_started_at END "
+    "RETURNING attempts, window_started_at"
+).bindparams(bindparam("now", type_=UTCDateTime), bindparam("cutoff", type_=UTCDateTime)
+             ).columns(attempts=Integer, window_started_at=UTCDateTime)
 
 
 class Permission(enum.StrEnum):
@@ -115,13 +137,19 @@ def _permissions(values: Iterable[object]) -> frozenset[Permission]:
     return frozenset(found)
 
 
-def _hours(extra: Mapping[str, Any]) -> int:
+def _positive(extra: Mapping[str, Any], key: str, default: int) -> int:
+    """``[gateway] key`` of the configuration: a positive integer."""
     section = extra.get("gateway", {})
-    value = section.get("customer_token_hours", DEFAULT_TOKEN_HOURS) \
-        if isinstance(section, Mapping) else DEFAULT_TOKEN_HOURS
+    value = section.get(key, default) if isinstance(section, Mapping) else default
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput("must be a positive integer", field="gateway.customer_token_hours")
+        raise InvalidInput("must be a positive integer", field=f"gateway.{key}")
     return value
+
+
+def _attempt_key(email: str) -> str:
+    """What sign-in attempts are counted by: a digest of the e-mail as normalised
+    (or as typed, lower-cased, when it is not an e-mail at all)."""
+    return hashlib.sha256(f"login:{email}".encode()).hexdigest()
 
 
 class AuthService:
@@ -129,7 +157,12 @@ class AuthService:
 
     def __init__(self, uow: UnitOfWork, extra: Mapping[str, Any]) -> None:
         self._uow = uow
-        self.token_ttl = dt.timedelta(hours=_hours(extra))
+        self.token_ttl = dt.timedelta(hours=_positive(extra, "customer_token_hours",
+                                                      DEFAULT_TOKEN_HOURS))
+        self.login_max_attempts = _positive(extra, "login_max_attempts",
+                                            DEFAULT_LOGIN_MAX_ATTEMPTS)
+        self.login_window = dt.timedelta(minutes=_positive(
+            extra, "login_window_minutes", DEFAULT_LOGIN_WINDOW_MINUTES))
         self._hasher: Any = None
 
     # -- staff ---------------------------------------------------------------------------------
@@ -205,12 +238,20 @@ class AuthService:
 
     async def login(self, email: str, password: str) -> CustomerToken:
         """A token for the customer with this e-mail and password; ``Forbidden`` otherwise
-        (the same answer, and about the same time, whether the e-mail exists or not)."""
+        (the same answer, and about the same time, whether the e-mail exists or not).
+
+        Each attempt is counted per e-mail before the password is checked: past
+        ``login_max_attempts`` in ``login_window`` without a success, ``TooManyAttempts``
+        (with ``retry_after_seconds``) — for every e-mail alike, known or not. A
+        success clears the count.
+        """
         try:
             _, _, normalised = normalise_identity(IdentityKind.EMAIL, email, region="FR",
                                                   field="email")
         except InvalidInput:
             normalised = ""
+        key = _attempt_key(normalised or str(email).strip().lower())
+        await self._count_attempt(key)
         async with self._uow.read() as tx:
             customer_id = await owner_of(tx, IdentityKind.EMAIL, "", normalised) \
                 if normalised else None
@@ -219,7 +260,29 @@ class AuthService:
                     customer_credentials.c.customer_id == customer_id))).scalar()
         if not await asyncio.to_thread(self._verify, stored, password) or customer_id is None:
             raise Forbidden("wrong e-mail or password", field="password")
+        async with self._uow() as tx:
+            await tx.conn.execute(delete(login_attempts).where(login_attempts.c.key_hash == key))
         return await self.issue_token(customer_id)
+
+    async def _count_attempt(self, key: str) -> None:
+        """Count a sign-in for ``key``; ``TooManyAttempts`` past the limit. Counted in a
+        transaction of its own, atomically: concurrent attempts cannot slip past it."""
+        async with self._uow() as tx:
+            row = (await tx.conn.execute(_COUNT_ATTEMPT, {
+                "key": key, "now": tx.now, "cutoff": tx.now - self.login_window})).one()
+        attempts, started = row
+        if attempts > self.login_max_attempts:
+            retry = max(1, int((started + self.login_window - tx.now).total_seconds()) + 1)
+            raise TooManyAttempts(
+                f"too many sign-ins failed for this e-mail: try again in {retry} s",
+                field="email", retry_after_seconds=retry)
+
+    async def sweep_login_attempts(self) -> int:
+        """Delete the counts whose window has ended (the worker's sweep calls it)."""
+        async with self._uow() as tx:
+            result = await tx.conn.execute(delete(login_attempts).where(
+                login_attempts.c.window_started_at <= tx.now - self.login_window))
+        return int(result.rowcount or 0)
 
     def _verify(self, stored: str | None, password: str) -> bool:
         from argon2.exceptions import VerificationError, VerifyMismatchError

@@ -177,6 +177,7 @@ class Commerce:
                 await self.checkouts.reconcile()
                 await self.orders.retry_captures()
                 await self.fulfilment.expire_pickups()
+                await self.auth.sweep_login_attempts()
             except Exception:  # the database went away: try again next round
                 log.exception("expired-hold sweep failed")
             with contextlib.suppress(TimeoutError):

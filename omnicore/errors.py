@@ -25,6 +25,7 @@ __all__ = [
     "PluginError",
     "Problem",
     "SchemaMismatch",
+    "TooManyAttempts",
 ]
 
 
@@ -100,6 +101,18 @@ class Forbidden(OmnicoreError):
     """The caller may not do this."""
 
     code = "forbidden"
+
+
+class TooManyAttempts(Forbidden):
+    """Too many sign-ins failed for this identity lately; ``retry_after_seconds`` says
+    when the next attempt will be heard (a ``Forbidden``: handlers of that catch it)."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, field: str | None = None,
+                 retry_after_seconds: int = 0) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class OutOfStock(OmnicoreError):

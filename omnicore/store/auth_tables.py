@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, ForeignKey, String, Table
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table
 
 from omnicore.store.tables import metadata
 from omnicore.store.types import UTCDateTime
@@ -40,4 +40,14 @@ staff_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("last_used_at", UTCDateTime, nullable=True),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    # SHA-256 of the normalised e-mail tried: no address is kept, known or not
+    Column("key_hash", String(64), primary_key=True),
+    # sign-ins tried since ``window_started_at`` (a success deletes the row)
+    Column("attempts", Integer, nullable=False),
+    Column("window_started_at", UTCDateTime, nullable=False, index=True),
 )
