@@ -312,6 +312,32 @@ async def test_a_disconnect_cancels_every_operation(shop: Storefront) -> None:
     assert watch.followers() == 0 and not watch.running
 
 
+async def test_operations_per_socket_are_limited(db_url: str, clock: FakeClock) -> None:
+    config = {"gateway": {**POLL["gateway"], "websocket_max_operations": 2}}
+    async with open_storefront(db_url, clock, config=config) as shop:
+        order = await place_order(shop)
+        watch = watch_of(shop)
+        async with connect(shop) as socket:
+            await socket.init(channelToken=shop.tokens["web"])
+            for op_id in ("1", "2"):
+                await socket.subscribe(op_id, SUBSCRIBE, number=order["number"],
+                                       email="ada@example.com")
+                assert status_of(await socket.receive()) == "authorized"
+            await socket.subscribe("3", SUBSCRIBE, number=order["number"],
+                                   email="ada@example.com")
+            refused = await socket.receive()
+            assert refused["id"] == "3" and refused["type"] == "error"
+            assert refused["payload"][0]["extensions"] == {
+                "code": "too_many_operations", "limit": 2}
+            assert watch.followers(order["id"]) == 2  # the third never ran
+            await socket.send({"id": "1", "type": "complete"})
+            await socket.synced()
+            await socket.subscribe("3", SUBSCRIBE, number=order["number"],
+                                   email="ada@example.com")  # room again: it runs
+            assert status_of(await socket.receive()) == "authorized"
+            assert watch.followers(order["id"]) == 2
+
+
 # -- protocol refusals ------------------------------------------------------------------------
 
 
@@ -433,6 +459,11 @@ async def test_websocket_init_seconds_is_checked_at_start_up(
                                    config={"gateway": {"websocket_init_seconds": "soon"}}):
             pass
     assert info.value.field == "gateway.websocket_init_seconds"
+    with pytest.raises(InvalidInput) as count:
+        async with open_storefront(db_url, clock,
+                                   config={"gateway": {"websocket_max_operations": 0}}):
+            pass
+    assert count.value.field == "gateway.websocket_max_operations"
 
 
 # -- a real server ----------------------------------------------------------------------------

@@ -67,6 +67,13 @@ def _seconds(section: Mapping[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
+def _count(section: Mapping[str, Any], key: str, default: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput("must be a positive integer", field=f"gateway.{key}")
+    return value
+
+
 @attrs.frozen
 class StreamSettings:
     """``[gateway]`` settings of live updates."""
@@ -76,6 +83,8 @@ class StreamSettings:
     max_seconds: float = 3600.0
     #: how long a WebSocket client has to send ``connection_init`` (closed with 4408)
     websocket_init_seconds: float = 10.0
+    #: operations one WebSocket may run at once (the next get ``too_many_operations``)
+    websocket_max_operations: int = 20
 
     @classmethod
     def from_config(cls, extra: Mapping[str, Any]) -> StreamSettings:
@@ -85,7 +94,8 @@ class StreamSettings:
         return cls(_seconds(section, "order_status_poll_seconds", 2.0),
                    _seconds(section, "subscription_keepalive_seconds", 15.0),
                    _seconds(section, "subscription_max_seconds", 3600.0),
-                   _seconds(section, "websocket_init_seconds", 10.0))
+                   _seconds(section, "websocket_init_seconds", 10.0),
+                   _count(section, "websocket_max_operations", 20))
 
 
 class OrderWatch:

@@ -106,7 +106,7 @@ class _Socket:
     commerce: Commerce
     guard: QueryGuard
     watch: OrderWatch
-    wait_init: float
+    settings: StreamSettings
     catalog_cache: CatalogCache | None = None
     init_received: bool = False
     tokens: tuple[str, str | None] | None = None  # (channel, customer) once acked
@@ -131,7 +131,7 @@ class _Socket:
     async def read(self) -> Close | None:
         """Handles messages in order; ``None`` when the client left, else why to close."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait_init
+        deadline = loop.time() + self.settings.websocket_init_seconds
         try:
             while True:
                 timeout = None if self.init_received else max(deadline - loop.time(), 0)
@@ -207,6 +207,13 @@ class _Socket:
             raise Close(4401, "Unauthorized")
         if op_id in self.operations:
             raise Close(4409, f"Subscriber for {op_id} already exists")
+        limit = self.settings.websocket_max_operations
+        if len(self.operations) >= limit:
+            await self.send({"id": op_id, "type": "error", "payload": [{
+                "message": f"at most {limit} operations at once on one socket "
+                           "([gateway] websocket_max_operations): complete one first",
+                "extensions": {"code": "too_many_operations", "limit": limit}}]})
+            return
         checked = self.guard.check(payload["query"], payload.get("variables"),
                                    payload.get("operationName"))
         if isinstance(checked, Rejection):
@@ -317,10 +324,10 @@ def websocket_route(commerce: Commerce, guard: QueryGuard, watch: OrderWatch,
 
     ``guard`` checks each operation as ``/graphql`` does; ``watch`` is the gateway's
     ``OrderWatch``, shared with ``/graphql/stream``; ``catalog_cache`` the one of
-    ``/graphql``. ``[gateway] websocket_init_seconds``
-    is read (and checked) here, at start-up.
+    ``/graphql``. ``[gateway] websocket_init_seconds`` and ``websocket_max_operations``
+    are read (and checked) here, at start-up.
     """
-    wait_init = StreamSettings.from_config(commerce.config.extra).websocket_init_seconds
+    settings = StreamSettings.from_config(commerce.config.extra)
 
     async def endpoint(websocket: WebSocket) -> None:
         offered = [p.strip() for p in websocket.scope.get("subprotocols", ())]
@@ -329,6 +336,6 @@ def websocket_route(commerce: Commerce, guard: QueryGuard, watch: OrderWatch,
             await websocket.close(4406, "Subprotocol not acceptable")
             return
         await websocket.accept(subprotocol=PROTOCOL)
-        await _Socket(websocket, commerce, guard, watch, wait_init, catalog_cache).serve()
+        await _Socket(websocket, commerce, guard, watch, settings, catalog_cache).serve()
 
     return WebSocketRoute("/graphql", endpoint)
