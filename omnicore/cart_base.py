@@ -79,7 +79,7 @@ class CartBase:
             if channel is not None and channel != row.channel_code:
                 current = await self._switch(tx, stock, row, channel, who)
             await apply(tx, stock, row, current)
-            cart = await reload(tx, row.id)
+            cart = await reload(tx, row.id, channel=current)
             tx.emit("cart.updated", cart_payload(cart, change=change, actor=who))
             return cart
 

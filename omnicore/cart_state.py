@@ -222,8 +222,10 @@ async def build_lines(tx: Tx, rows: Sequence[Any], channel: Channel) -> list[Car
     return lines
 
 
-async def load_cart(tx: Tx, row: Any) -> Cart:
-    channel = await get_channel(tx, row.channel_code)
+async def load_cart(tx: Tx, row: Any, *, channel: Channel | None = None) -> Cart:
+    """The cart of ``row``; ``channel``: its channel when the caller read it already."""
+    if channel is None or channel.code != row.channel_code:
+        channel = await get_channel(tx, row.channel_code)
     lines = await build_lines(tx, await line_rows(tx, row.id), channel)
     trail = await tx.conn.execute(
         select(cart_trail).where(cart_trail.c.cart_id == row.id).order_by(cart_trail.c.id)
@@ -262,8 +264,8 @@ def groups_of(raw: object) -> list[DeliveryGroup]:
     return [structure(item, DeliveryGroup, field="delivery") for item in raw]
 
 
-async def reload(tx: Tx, cart_id: str) -> Cart:
-    return await load_cart(tx, await cart_row(tx, cart_id))
+async def reload(tx: Tx, cart_id: str, *, channel: Channel | None = None) -> Cart:
+    return await load_cart(tx, await cart_row(tx, cart_id), channel=channel)
 
 
 async def channel_for(tx: Tx, code: object, *, field: str = "channel") -> Channel:

@@ -130,6 +130,13 @@ class CartService(HandoffCalls, AbandonmentCalls, DeliveryCalls):
         async with self._uow.read() as tx:
             return await load_cart(tx, await resolve_merged(tx, cart_id))
 
+    async def owner(self, cart_id: str) -> str | None:
+        """The customer the cart belongs to (``None``: a guest's cart), following merges
+        as ``get`` does; ``NotFound`` for an unknown id. One small read, for access checks."""
+        async with self._uow.read() as tx:
+            customer_id: str | None = (await resolve_merged(tx, cart_id)).customer_id
+            return customer_id
+
     async def open_cart_for(self, customer_id: str) -> Cart | None:
         """The customer's open cart (most recently touched), whatever its channel."""
         async with self._uow.read() as tx:
@@ -269,7 +276,10 @@ class CartService(HandoffCalls, AbandonmentCalls, DeliveryCalls):
 
     async def totals(self, cart_id: str, *, shipping: Money | None = None) -> Totals:
         """Price the cart now (``commerce.pricing.price``): prices, promotions, codes, taxes."""
-        cart = await self.get(cart_id)
+        return await self.totals_of(await self.get(cart_id), shipping=shipping)
+
+    async def totals_of(self, cart: Cart, *, shipping: Money | None = None) -> Totals:
+        """Price ``cart`` as given (a cart just read or changed), without reading it again."""
         return await self._commerce.pricing.price(
             channel=cart.channel, currency=cart.currency,
             lines=[(line.id, line.sku, line.quantity) for line in cart.lines],

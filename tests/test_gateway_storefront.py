@@ -14,9 +14,10 @@ import pytest
 from test_gateway_storefront_support import CART_FIELDS, HOME, Storefront, open_storefront
 
 from omnicore import Commerce
+from omnicore.errors import NotFound
 from omnicore.gateway import create_app
 from omnicore.gateway.app import CHANNEL_HEADER
-from omnicore.testing import FakeClock, seed_minimal
+from omnicore.testing import FakeClock, counting_statements, seed_minimal
 
 
 @pytest.fixture
@@ -283,3 +284,44 @@ async def test_a_cart_is_reached_only_by_its_id_and_only_at_its_retailer(
 async def test_ids_of_carts_are_unguessable(shop: Storefront) -> None:
     ids: list[Any] = [(await shop.new_cart([]))["id"] for _ in range(3)]
     assert len(set(ids)) == 3 and all(len(i) >= 20 for i in ids)
+
+
+async def test_a_cart_change_loads_the_cart_once_and_prices_the_version_it_shows(
+        shop: Storefront) -> None:
+    """The access check reads the cart's owner only; the answer's ``cost`` prices the
+    cart the change returned — not a cart read again, which could be a later version."""
+    cart = await shop.new_cart([{"sku": "TEE-M", "quantity": 1}])
+    query = ("mutation($id: ID!, $v: Int!, $lines: [CartLineInput!]!) { cartLinesAdd(cartId: "
+             "$id, version: $v, lines: $lines) { cart { version quantity cost { subtotal { "
+             "amount } } } userErrors { code } } }")
+    with counting_statements(shop.commerce) as seen:
+        added = (await shop.mutate(query, "cartLinesAdd", id=cart["id"], v=cart["version"],
+                                   lines=[{"sku": "TEE-M", "quantity": 2}]))["cart"]
+    assert added["quantity"] == 3 and added["cost"]["subtotal"] == {"amount": "59.70"}
+    trails = [s for s in seen if "FROM cart_trail" in s]
+    assert len(trails) == 1  # the cart is built once: in the change's transaction
+    assert len([s for s in seen if "FROM cart_lines" in s]) == 2  # the change's, and its reload
+
+
+async def test_totals_of_prices_the_cart_given(shop: Storefront) -> None:
+    carts = shop.commerce.carts
+    before = await carts.get((await shop.new_cart([{"sku": "TEE-M", "quantity": 1}]))["id"])
+    after = await carts.add_lines(before.id, [{"sku": "TEE-M", "quantity": 1}],
+                                  version=before.version)
+    assert (await carts.totals_of(before)).subtotal.amount == (
+        await carts.totals(after.id)).subtotal.amount / 2
+    assert (await carts.totals_of(after)).subtotal == (await carts.totals(after.id)).subtotal
+
+
+async def test_owner_follows_merges_and_refuses_unknown_ids(shop: Storefront) -> None:
+    carts, customers = shop.commerce.carts, shop.commerce.customers
+    guest = await carts.create(channel="web")
+    assert await carts.owner(guest.id) is None
+    ada = await customers.create(email="ada.owner@example.com")
+    hers = await carts.create(channel="web", customer_id=ada.id)
+    assert await carts.owner(hers.id) == ada.id
+    merged = await carts.attach_customer(guest.id, ada.id, version=guest.version)
+    assert merged.id == hers.id  # the guest's cart joined hers
+    assert await carts.owner(guest.id) == ada.id
+    with pytest.raises(NotFound):
+        await carts.owner("cart_nope")

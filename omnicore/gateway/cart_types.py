@@ -35,12 +35,13 @@ __all__ = [
 
 
 async def cart_totals(context: RequestContext, cart: Cart) -> Totals:
-    """The cart priced now, once per request and cart version."""
+    """The cart as shown priced now, once per request and cart version (the ``cart``
+    object itself: not read again, so the totals are those of this very version)."""
     cache: dict[tuple[str, int], asyncio.Task[Totals]] = context.loaders.setdefault(
         "cart_totals", {})
     key = (cart.id, cart.version)
     if key not in cache:
-        cache[key] = asyncio.ensure_future(context.commerce.carts.totals(cart.id))
+        cache[key] = asyncio.ensure_future(context.commerce.carts.totals_of(cart))
     return await cache[key]
 
 

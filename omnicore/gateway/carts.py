@@ -31,7 +31,8 @@ from omnicore.gateway.context import RequestContext
 from omnicore.gateway.errors import UserErrorType, mutation_result
 from omnicore.promotion_rules import normalise_code
 
-__all__ = ["CartMutation", "CartQuery", "CartType", "plain", "reachable_cart"]
+__all__ = ["CartMutation", "CartQuery", "CartType", "check_reachable", "plain",
+           "reachable_cart"]
 
 
 def plain(value: Any) -> Any:
@@ -45,14 +46,24 @@ def plain(value: Any) -> Any:
 
 async def reachable_cart(context: RequestContext, cart_id: str) -> Cart:
     """The cart if this caller may reach it, else ``NotFound`` (as for an unknown id)."""
-    commerce = context.commerce
-    cart = await commerce.carts.get(cart_id)
-    if cart.customer_id is None or cart.customer_id == context.customer_id:
-        return cart
+    cart = await context.commerce.carts.get(cart_id)
+    await _check_owner(context, cart.customer_id)
+    return cart
+
+
+async def check_reachable(context: RequestContext, cart_id: str) -> None:
+    """``NotFound`` (as for an unknown id) unless this caller may reach the cart: what
+    ``reachable_cart`` checks, reading only the cart's owner (before a change of it)."""
+    await _check_owner(context, await context.commerce.carts.owner(cart_id))
+
+
+async def _check_owner(context: RequestContext, owner: str | None) -> None:
+    if owner is None or owner == context.customer_id:
+        return
     if context.customer_id is not None:
         try:  # the cart may still name a customer merged into the caller
-            if (await commerce.customers.get(cart.customer_id)).id == context.customer_id:
-                return cart
+            if (await context.commerce.customers.get(owner)).id == context.customer_id:
+                return
         except NotFound:
             pass
     raise NotFound("no such cart", field="cart_id")
@@ -150,7 +161,7 @@ class CartMutation(graphene.ObjectType):
         context: RequestContext = info.context
 
         async def work() -> dict[str, Any]:
-            await reachable_cart(context, cart_id)
+            await check_reachable(context, cart_id)
             return {"cart": await context.commerce.carts.add_lines(
                 cart_id, plain(lines), version=version, channel=context.require_channel().code)}
 
@@ -162,7 +173,7 @@ class CartMutation(graphene.ObjectType):
         context: RequestContext = info.context
 
         async def work() -> dict[str, Any]:
-            await reachable_cart(context, cart_id)
+            await check_reachable(context, cart_id)
             return {"cart": await context.commerce.carts.update_lines(
                 cart_id, plain(lines), version=version, channel=context.require_channel().code)}
 
@@ -175,7 +186,7 @@ class CartMutation(graphene.ObjectType):
         context: RequestContext = info.context
 
         async def work() -> dict[str, Any]:
-            await reachable_cart(context, cart_id)
+            await check_reachable(context, cart_id)
             return {"cart": await context.commerce.carts.remove_lines(
                 cart_id, list(line_ids), version=version,
                 channel=context.require_channel().code)}
@@ -189,7 +200,7 @@ class CartMutation(graphene.ObjectType):
 
         async def work() -> dict[str, Any]:
             customer_id = context.require_customer()
-            await reachable_cart(context, cart_id)
+            await check_reachable(context, cart_id)
             return {"cart": await context.commerce.carts.attach_customer(
                 cart_id, customer_id, version=version)}
 
@@ -202,7 +213,7 @@ class CartMutation(graphene.ObjectType):
         context: RequestContext = info.context
 
         async def work() -> dict[str, Any]:
-            await reachable_cart(context, cart_id)
+            await check_reachable(context, cart_id)
             return {"cart": await context.commerce.carts.set_delivery(
                 cart_id, plain(delivery), version=version,
                 channel=context.require_channel().code)}
@@ -246,7 +257,7 @@ class CartMutation(graphene.ObjectType):
         context: RequestContext = info.context
 
         async def work() -> dict[str, Any]:
-            await reachable_cart(context, cart_id)
+            await check_reachable(context, cart_id)
             handoff = await context.commerce.carts.handoff_code(cart_id, version=version)
             return {"code": handoff.code, "expires_at": handoff.expires_at,
                     "cart": await context.commerce.carts.get(cart_id)}

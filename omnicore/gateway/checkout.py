@@ -1,6 +1,6 @@
 """``checkoutComplete``: the storefront turns a cart into an order (``commerce.checkout``).
 
-The cart must be reachable by the caller (``omnicore.gateway.carts.reachable_cart``);
+The cart must be reachable by the caller (``omnicore.gateway.carts.check_reachable``);
 the signed-in customer is passed to the core, which refuses another customer's
 cart. A guest gives an e-mail or a phone: it is how the order is tracked
 (``orderTracking``) and how the customer is told about it.
@@ -21,7 +21,7 @@ import graphene
 from graphene.types.generic import GenericScalar
 
 from omnicore.errors import InvalidInput, PaymentActionRequired
-from omnicore.gateway.carts import reachable_cart
+from omnicore.gateway.carts import check_reachable
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.errors import UserErrorType, mutation_result
 from omnicore.gateway.orders import OrderType
@@ -101,7 +101,7 @@ class CheckoutMutation(graphene.ObjectType):
 
         async def work() -> dict[str, Any]:
             channel = context.require_channel()
-            await reachable_cart(context, cart_id)
+            await check_reachable(context, cart_id)
             if context.customer_id is None and not email and not phone:
                 raise InvalidInput("a guest order needs an e-mail or a phone to be tracked",
                                    field="email")
