@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from sqlalchemy import Integer, bindparam, delete, insert, select, text, update
 
+from omnicore.config import positive_int, section_of
 from omnicore.customer_identity import normalise_identity, owner_of
 from omnicore.customer_models import IdentityKind
 from omnicore.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts
@@ -32,7 +33,7 @@ from omnicore.store.tables import customers
 from omnicore.store.types import UTCDateTime
 
 if TYPE_CHECKING:
-    from omnicore.store.uow import UnitOfWork
+    from omnicore.store.uow import Tx, UnitOfWork
 
 __all__ = ["AuthService", "CustomerToken", "IssuedKey", "Permission", "StaffPrincipal"]
 
@@ -137,15 +138,6 @@ def _permissions(values: Iterable[object]) -> frozenset[Permission]:
     return frozenset(found)
 
 
-def _positive(extra: Mapping[str, Any], key: str, default: int) -> int:
-    """``[gateway] key`` of the configuration: a positive integer."""
-    section = extra.get("gateway", {})
-    value = section.get(key, default) if isinstance(section, Mapping) else default
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput("must be a positive integer", field=f"gateway.{key}")
-    return value
-
-
 def _attempt_key(email: str) -> str:
     """What sign-in attempts are counted by: a digest of the e-mail as normalised
     (or as typed, lower-cased, when it is not an e-mail at all)."""
@@ -157,12 +149,13 @@ class AuthService:
 
     def __init__(self, uow: UnitOfWork, extra: Mapping[str, Any]) -> None:
         self._uow = uow
-        self.token_ttl = dt.timedelta(hours=_positive(extra, "customer_token_hours",
-                                                      DEFAULT_TOKEN_HOURS))
-        self.login_max_attempts = _positive(extra, "login_max_attempts",
-                                            DEFAULT_LOGIN_MAX_ATTEMPTS)
-        self.login_window = dt.timedelta(minutes=_positive(
-            extra, "login_window_minutes", DEFAULT_LOGIN_WINDOW_MINUTES))
+        gateway = section_of(extra, "gateway")
+        self.token_ttl = dt.timedelta(hours=positive_int(
+            gateway, "gateway", "customer_token_hours", DEFAULT_TOKEN_HOURS))
+        self.login_max_attempts = positive_int(
+            gateway, "gateway", "login_max_attempts", DEFAULT_LOGIN_MAX_ATTEMPTS)
+        self.login_window = dt.timedelta(minutes=positive_int(
+            gateway, "gateway", "login_window_minutes", DEFAULT_LOGIN_WINDOW_MINUTES))
         self._hasher: Any = None
 
     # -- staff ---------------------------------------------------------------------------------
@@ -260,9 +253,9 @@ class AuthService:
                     customer_credentials.c.customer_id == customer_id))).scalar()
         if not await asyncio.to_thread(self._verify, stored, password) or customer_id is None:
             raise Forbidden("wrong e-mail or password", field="password")
-        async with self._uow() as tx:
+        async with self._uow() as tx:  # the count is cleared with the token's issue
             await tx.conn.execute(delete(login_attempts).where(login_attempts.c.key_hash == key))
-        return await self.issue_token(customer_id)
+            return await self._issue(tx, customer_id, self.token_ttl)
 
     async def _count_attempt(self, key: str) -> None:
         """Count a sign-in for ``key``; ``TooManyAttempts`` past the limit. Counted in a
@@ -299,16 +292,20 @@ class AuthService:
     async def issue_token(self, customer_id: str, *, ttl: dt.timedelta | None = None
                           ) -> CustomerToken:
         """A token for a customer authenticated elsewhere (an external identity provider)."""
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self._uow() as tx:
-            exists = (await tx.conn.execute(select(customers.c.id).where(
-                customers.c.id == customer_id, customers.c.status == "active"))).first()
-            if exists is None:
-                raise NotFound(f"no active customer {customer_id!r}", field="customer_id")
-            expires_at = tx.now + (ttl or self.token_ttl)
-            await tx.conn.execute(insert(customer_tokens).values(
-                id=f"tok_{secrets.token_hex(8)}", token_hash=_digest(token),
-                customer_id=customer_id, created_at=tx.now, expires_at=expires_at))
+            return await self._issue(tx, customer_id, ttl or self.token_ttl)
+
+    @staticmethod
+    async def _issue(tx: Tx, customer_id: str, ttl: dt.timedelta) -> CustomerToken:
+        exists = (await tx.conn.execute(select(customers.c.id).where(
+            customers.c.id == customer_id, customers.c.status == "active"))).first()
+        if exists is None:
+            raise NotFound(f"no active customer {customer_id!r}", field="customer_id")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        expires_at = tx.now + ttl
+        await tx.conn.execute(insert(customer_tokens).values(
+            id=f"tok_{secrets.token_hex(8)}", token_hash=_digest(token),
+            customer_id=customer_id, created_at=tx.now, expires_at=expires_at))
         return CustomerToken(token, customer_id, expires_at)
 
     async def authenticate_customer(self, token: str) -> str:

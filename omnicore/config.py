@@ -19,7 +19,8 @@ import attrs
 from omnicore.errors import InvalidInput, Problem
 from omnicore.serialization import structure
 
-__all__ = ["Config", "DatabaseConfig", "OutboxConfig", "PluginsConfig", "load_config"]
+__all__ = ["Config", "DatabaseConfig", "OutboxConfig", "PluginsConfig", "load_config",
+           "positive_int", "section_of"]
 
 ENV_PREFIX = "OMNICORE_"
 
@@ -30,6 +31,24 @@ DOMAIN_SECTIONS = frozenset(
         "delivery", "sourcing", "payments", "fulfilment",
     }
 )
+
+
+def section_of(extra: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """The ``[name]`` table of the configuration's extra sections (empty when absent);
+    ``InvalidInput`` naming it when it is not a table."""
+    section = extra.get(name, {})
+    if not isinstance(section, Mapping):
+        raise InvalidInput("must be a table", field=name)
+    return section
+
+
+def positive_int(section: Mapping[str, Any], name: str, key: str, default: int) -> int:
+    """``key`` of the ``[name]`` table ``section``: a positive integer (not a bool), else
+    ``InvalidInput`` naming ``name.key``."""
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput("must be a positive integer", field=f"{name}.{key}")
+    return value
 
 
 @attrs.frozen

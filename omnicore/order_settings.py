@@ -8,24 +8,11 @@ from typing import Any
 
 import attrs
 
+from omnicore.config import positive_int, section_of
 from omnicore.errors import InvalidInput
 from omnicore.order_models import CapturePolicy
 
 __all__ = ["OrderSettings"]
-
-
-def _section(extra: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    section = extra.get(name, {})
-    if not isinstance(section, Mapping):
-        raise InvalidInput("must be a table", field=name)
-    return section
-
-
-def _positive(section: Mapping[str, Any], name: str, key: str, default: int) -> int:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput("must be a positive integer", field=f"{name}.{key}")
-    return value
 
 
 @attrs.frozen
@@ -47,10 +34,10 @@ class OrderSettings:
 
     @classmethod
     def from_config(cls, extra: Mapping[str, Any]) -> OrderSettings:
-        checkout = _section(extra, "checkout")
-        orders = _section(extra, "orders")
-        sourcing = _section(extra, "sourcing")
-        fulfilment = _section(extra, "fulfilment")
+        checkout = section_of(extra, "checkout")
+        orders = section_of(extra, "orders")
+        sourcing = section_of(extra, "sourcing")
+        fulfilment = section_of(extra, "fulfilment")
         prefix = orders.get("number_prefix", "")
         if not isinstance(prefix, str) or len(prefix) > 8:
             raise InvalidInput("must be a string of at most 8 characters",
@@ -65,12 +52,12 @@ class OrderSettings:
         if expired not in ("void", "refund"):
             raise InvalidInput("must be void or refund", field="fulfilment.expired_pickup_payment")
         return cls(
-            checkout_lease_seconds=_positive(checkout, "checkout", "lease_seconds", 120),
-            action_timeout_minutes=_positive(checkout, "checkout", "action_timeout_minutes", 30),
+            checkout_lease_seconds=positive_int(checkout, "checkout", "lease_seconds", 120),
+            action_timeout_minutes=positive_int(checkout, "checkout", "action_timeout_minutes", 30),
             number_prefix=prefix,
             capture_policy=capture,
-            transfer_lead_hours=_positive(sourcing, "sourcing", "transfer_lead_hours", 48),
-            pickup_days=_positive(fulfilment, "fulfilment", "pickup_days", 7),
+            transfer_lead_hours=positive_int(sourcing, "sourcing", "transfer_lead_hours", 48),
+            pickup_days=positive_int(fulfilment, "fulfilment", "pickup_days", 7),
             expired_pickup_payment=expired,
         )
 

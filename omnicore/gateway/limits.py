@@ -7,23 +7,12 @@ A request is parsed (at most ``MAX_TOKENS`` lexical tokens), validated with
 graphql-core's specified rules (``MaxIntrospectionDepthRule`` among them) plus
 ``NoIntrospection`` when ``[gateway] introspection = false``; then the operation
 to run is walked once to measure its depth, its aliases and its cost, which
-must stay within ``max_depth``, ``max_aliases`` and ``max_cost``. The walk is not
-a ``ValidationRule`` because the cost depends on the request's variables
-(``products(first: $n)``), which validation rules do not see. Parsed and
-validated documents are cached by query text, so a client repeating a query
-pays for parsing and validation once; so are the measures, by query text and
+must stay within ``max_depth``, ``max_aliases`` and ``max_cost`` (the cost map
+and the walk: ``omnicore.gateway.cost``). Parsed and validated documents are
+cached by query text, so a client repeating a query pays for parsing and
+validation once; so are the measures, by query text and
 the values of the variables the walk consulted (the page sizes), so a product
 page asked for with another ``$handle`` is not walked again.
-
-The cost of a field is 1 (``FIELD_COSTS`` names the exceptions; a mutation's
-root field costs ``MUTATION_COST``), plus the cost of its selection multiplied
-by how many objects it may return: the value of its ``first`` / ``last`` /
-``limit`` argument (or that argument's default), else for a list
-``LIST_SIZES`` or ``DEFAULT_LIST_SIZE``. A list right below a paginated field
-(``products(first: 50) { nodes { … } }``) counts once: the page size is already
-in the multiplier. The introspection fields ``__schema`` and ``__type`` are
-left out of depth, aliases and cost: introspection is allowed or refused as a
-whole, and ``MaxIntrospectionDepthRule`` bounds its nesting.
 """
 
 from __future__ import annotations
@@ -36,26 +25,26 @@ import attrs
 from graphql import (
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
-    GraphQLList,
-    GraphQLNonNull,
     GraphQLSchema,
-    InlineFragmentNode,
-    IntValueNode,
     OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
     ValidationRule,
-    VariableNode,
     assert_valid_schema,
-    get_named_type,
     parse,
     specified_rules,
     validate,
 )
 
+from omnicore.gateway.cost import (
+    DEFAULT_LIST_SIZE,
+    FIELD_COSTS,
+    LIST_SIZES,
+    MUTATION_COST,
+    WALK_DEPTH,
+    Measure,
+    measure,
+    measure_reading,
+)
 from omnicore.gateway.settings import GatewaySettings
 
 __all__ = [
@@ -64,6 +53,7 @@ __all__ = [
     "LIST_SIZES",
     "MAX_TOKENS",
     "MUTATION_COST",
+    "WALK_DEPTH",
     "Checked",
     "GatewaySettings",
     "Measure",
@@ -74,34 +64,10 @@ __all__ = [
 
 #: Lexical tokens a document may have: far above any real query, a bound on parsing work.
 MAX_TOKENS = 10_000
-#: Objects a list field without ``first`` / ``limit`` is assumed to return.
-DEFAULT_LIST_SIZE = 10
-#: Arguments whose value is the number of objects a field returns.
-PAGE_ARGUMENTS = ("first", "last", "limit")
-#: What a root field of a mutation costs by itself: a write transaction.
-MUTATION_COST = 10
-#: Own cost of some fields (``Type.field``), instead of 1.
-FIELD_COSTS: dict[str, int] = {
-    "Query.storeAvailability": 5,  # a geographic search with stock per location
-    "Query.products": 2,           # a search when ``query`` is given
-    "AdminQuery.customerSearch": 5,
-}
-#: Objects some lists hold, instead of ``DEFAULT_LIST_SIZE`` (``Type.field``).
-LIST_SIZES: dict[str, int] = {
-    "Product.variants": 5,          # sizes of one colour; the demo has 1 to 6
-    "Product.availability": 5,      # one entry per variant
-    "AdminProduct.variants": 5,
-    "OpeningHours.weekly": 7,
-    "DayHours.intervals": 2,
-    "HoursException.intervals": 2,
-}
-#: Payloads' ``userErrors`` lists are short: one entry per problem of the input.
-USER_ERRORS_SIZE = 3
 CACHE_SIZE = 512
 #: measures kept per query (one per value of its page sizes)
 MEASURES_PER_QUERY = 64
-#: The walk stops descending past this many levels (the depth is then reported as more).
-WALK_DEPTH = 100
+
 
 @attrs.frozen
 class Rejection:
@@ -132,15 +98,6 @@ class Checked:
     document: DocumentNode
     operation: OperationDefinitionNode
     measure: Measure
-
-
-@attrs.frozen
-class Measure:
-    """The depth, aliases and cost of an operation (introspection fields left out)."""
-
-    depth: int
-    aliases: int
-    cost: int
 
 
 class NoIntrospection(ValidationRule):
@@ -245,24 +202,21 @@ class QueryGuard:
                 "query_too_costly", limit=limits.max_cost, value=found.cost)
         return Checked(document, operation, found)
 
-
     def _measure(self, query: str, operation_name: str | None, document: DocumentNode,
                  operation: OperationDefinitionNode, variables: Mapping[str, Any]) -> Measure:
         """``measure``, remembered per query and values of the variables it consulted."""
         key = (query, operation_name)
         known = self._measures.get(key)
         if known is not None:
-            names, by_values = known
-            values = tuple(variables.get(name) for name in names)
-            if all(_plain_value(value) for value in values):
-                found = by_values.get(values)
-                if found is not None:
-                    self._measures.move_to_end(key)
-                    return found
-        found, consulted = _measured(self.schema, document, operation, variables)
+            values = _values_key(known[0], variables)
+            found = known[1].get(values) if values is not None else None
+            if found is not None:
+                self._measures.move_to_end(key)
+                return found
+        found, consulted = measure_reading(self.schema, document, operation, variables)
         names = tuple(sorted(consulted))
-        values = tuple(variables.get(name) for name in names)
-        if all(_plain_value(value) for value in values):
+        values = _values_key(names, variables)
+        if values is not None:
             if known is None or known[0] != names:
                 known = self._measures[key] = (names, {})
             if len(known[1]) < MEASURES_PER_QUERY:
@@ -272,145 +226,14 @@ class QueryGuard:
         return found
 
 
-def _plain_value(value: Any) -> bool:
-    """A variable's value that can key the cache of measures: page sizes are ints (a
-    bool or a float would share an int's key, ``True == 1.0 == 1``, so they are not)."""
-    return value is None or type(value) in (int, str)
+def _values_key(names: tuple[str, ...], variables: Mapping[str, Any]
+                ) -> tuple[Any, ...] | None:
+    """The values of ``names`` as a key of the cache of measures, or ``None`` when one
+    cannot key it: page sizes are ints; a bool or a float would share an int's key
+    (``True == 1.0 == 1``), so only ints, strings and ``None`` do."""
+    values = tuple(variables.get(name) for name in names)
+    if all(value is None or type(value) in (int, str) for value in values):
+        return values
+    return None
 
 
-# -- the walk ----------------------------------------------------------------------------------
-
-
-class _TooDeep(Exception):
-    pass
-
-
-class _Walk:
-    """One pass over an operation; each result is (cost, depth below, aliases)."""
-
-    def __init__(self, schema: GraphQLSchema, document: DocumentNode,
-                 operation: OperationDefinitionNode, variables: Mapping[str, Any]) -> None:
-        self.schema = schema
-        self.fragments = {d.name.value: d for d in document.definitions
-                          if isinstance(d, FragmentDefinitionNode)}
-        self.variables = dict(variables)
-        for definition in operation.variable_definitions or ():
-            name = definition.variable.name.value
-            if name not in self.variables and isinstance(definition.default_value, IntValueNode):
-                self.variables[name] = int(definition.default_value.value)
-        self.mutation_root = operation.operation == OperationType.MUTATION
-        #: the variables the walk read (the measure depends on nothing else of them)
-        self.consulted: set[str] = set()
-        # a fragment measures the same wherever it is spread (for one ``paged`` flag):
-        # memoised, so fragments spreading fragments twice over cannot blow the walk up
-        self.memo: dict[tuple[str, bool], tuple[int, int, int]] = {}
-
-    def page_size(self, node: FieldNode, definition: Any) -> int | None:
-        """The value of the field's ``first`` / ``last`` / ``limit`` argument, if it has one."""
-        for name in PAGE_ARGUMENTS:
-            if name not in definition.args:
-                continue
-            for argument in node.arguments or ():
-                if argument.name.value != name:
-                    continue
-                value: Any = argument.value
-                if isinstance(value, IntValueNode):
-                    return max(int(value.value), 0)
-                if isinstance(value, VariableNode):
-                    self.consulted.add(value.name.value)
-                    given = self.variables.get(value.name.value)
-                    if isinstance(given, int) and not isinstance(given, bool):
-                        return max(given, 0)
-                break
-            default = definition.args[name].default_value
-            if isinstance(default, int) and not isinstance(default, bool):
-                return max(default, 0)
-            return DEFAULT_LIST_SIZE
-        return None
-
-    def selection(self, selection_set: SelectionSetNode, parent: Any, *, paged: bool,
-                  level: int, root: bool = False) -> tuple[int, int, int]:
-        cost = depth = aliases = 0
-        for node in selection_set.selections:
-            if isinstance(node, FieldNode):
-                c, d, a = self.field(node, parent, paged=paged, level=level, root=root)
-            elif isinstance(node, InlineFragmentNode):
-                on = parent if node.type_condition is None \
-                    else self.schema.get_type(node.type_condition.name.value)
-                c, d, a = self.selection(node.selection_set, on, paged=paged, level=level,
-                                         root=root)
-            elif isinstance(node, FragmentSpreadNode):
-                c, d, a = self.spread(node.name.value, paged=paged, level=level, root=root)
-            else:  # pragma: no cover - graphql has no other kind of selection
-                continue
-            cost += c
-            depth = max(depth, d)
-            aliases += a
-        return cost, depth, aliases
-
-    def spread(self, name: str, *, paged: bool, level: int, root: bool
-               ) -> tuple[int, int, int]:
-        key = (name, paged)
-        if key not in self.memo:
-            self.memo[key] = (0, 0, 0)  # a cycle (refused by validation) counts nothing
-            fragment = self.fragments[name]
-            on = self.schema.get_type(fragment.type_condition.name.value)
-            self.memo[key] = self.selection(fragment.selection_set, on, paged=paged,
-                                            level=level, root=root)
-        return self.memo[key]
-
-    def field(self, node: FieldNode, parent: Any, *, paged: bool, level: int, root: bool
-              ) -> tuple[int, int, int]:
-        name = node.name.value
-        if name in ("__schema", "__type"):
-            return 0, 0, 0
-        if level >= WALK_DEPTH:
-            raise _TooDeep
-        aliases = 1 if node.alias is not None else 0
-        definition = getattr(parent, "fields", {}).get(name)
-        key = f"{parent.name}.{name}"
-        own = FIELD_COSTS.get(key, MUTATION_COST if root and self.mutation_root else 1)
-        if definition is None or node.selection_set is None:  # __typename, a scalar
-            return own, 1, aliases
-        field_type = definition.type
-        while isinstance(field_type, GraphQLNonNull):
-            field_type = field_type.of_type
-        is_list = isinstance(field_type, GraphQLList)
-        page = self.page_size(node, definition)
-        if page is not None:
-            size = page
-        elif not is_list or paged:
-            size = 1
-        elif name == "userErrors":
-            size = USER_ERRORS_SIZE
-        else:
-            size = LIST_SIZES.get(key, DEFAULT_LIST_SIZE)
-        cost, depth, inner_aliases = self.selection(
-            node.selection_set, get_named_type(definition.type),
-            paged=page is not None and not is_list, level=level + 1)
-        return own + size * cost, depth + 1, aliases + inner_aliases
-
-
-def measure(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode,
-            variables: Mapping[str, Any] | None = None) -> Measure:
-    """Depth, aliases and cost of ``operation`` with ``variables`` (see the module's doc).
-
-    A depth beyond ``WALK_DEPTH`` is reported as ``WALK_DEPTH + 1`` (the walk stops there).
-    """
-    return _measured(schema, document, operation, variables or {})[0]
-
-
-def _measured(schema: GraphQLSchema, document: DocumentNode,
-              operation: OperationDefinitionNode, variables: Mapping[str, Any]
-              ) -> tuple[Measure, set[str]]:
-    """``measure``, and the names of the variables it read."""
-    walk = _Walk(schema, document, operation, variables)
-    root = schema.get_root_type(operation.operation)
-    if root is None:  # pragma: no cover - validation refused the operation
-        return Measure(0, 0, 0), walk.consulted
-    try:
-        cost, depth, aliases = walk.selection(operation.selection_set, root, paged=False,
-                                              level=0, root=True)
-    except _TooDeep:
-        return Measure(WALK_DEPTH + 1, 0, 0), walk.consulted
-    return Measure(depth, aliases, cost), walk.consulted

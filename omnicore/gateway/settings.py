@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from omnicore.config import positive_int, section_of
 from omnicore.errors import InvalidInput
 
 __all__ = ["DEFAULT_MAX_ALIASES", "DEFAULT_MAX_COST", "DEFAULT_MAX_DEPTH", "GatewaySettings"]
@@ -14,13 +15,6 @@ __all__ = ["DEFAULT_MAX_ALIASES", "DEFAULT_MAX_COST", "DEFAULT_MAX_DEPTH", "Gate
 DEFAULT_MAX_DEPTH = 12
 DEFAULT_MAX_ALIASES = 30
 DEFAULT_MAX_COST = 5000
-
-
-def _positive(section: Mapping[str, Any], key: str, default: int) -> int:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput("must be a positive integer", field=f"gateway.{key}")
-    return value
 
 
 def _flag(section: Mapping[str, Any], key: str, default: bool | None) -> bool | None:
@@ -51,14 +45,12 @@ class GatewaySettings:
     @classmethod
     def from_config(cls, extra: Mapping[str, Any]) -> GatewaySettings:
         """Read and check ``[gateway]``; a bad value raises ``InvalidInput`` naming the key."""
-        section = extra.get("gateway", {})
-        if not isinstance(section, Mapping):
-            raise InvalidInput("must be a table", field="gateway")
+        section = section_of(extra, "gateway")
         introspection = _flag(section, "introspection", True)
         return cls(
-            max_depth=_positive(section, "max_depth", DEFAULT_MAX_DEPTH),
-            max_aliases=_positive(section, "max_aliases", DEFAULT_MAX_ALIASES),
-            max_cost=_positive(section, "max_cost", DEFAULT_MAX_COST),
+            max_depth=positive_int(section, "gateway", "max_depth", DEFAULT_MAX_DEPTH),
+            max_aliases=positive_int(section, "gateway", "max_aliases", DEFAULT_MAX_ALIASES),
+            max_cost=positive_int(section, "gateway", "max_cost", DEFAULT_MAX_COST),
             introspection=bool(introspection),
             graphiql=_flag(section, "graphiql", None),
             catalog_cache=bool(_flag(section, "catalog_cache", True)),

@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from omnicore.config import positive_int, section_of
 from omnicore.errors import Forbidden, InvalidInput, NotFound, OmnicoreError
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.limits import GatewaySettings, QueryGuard, Rejection
@@ -67,13 +68,6 @@ def _seconds(section: Mapping[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
-def _count(section: Mapping[str, Any], key: str, default: int) -> int:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput("must be a positive integer", field=f"gateway.{key}")
-    return value
-
-
 @attrs.frozen
 class StreamSettings:
     """``[gateway]`` settings of live updates."""
@@ -88,14 +82,12 @@ class StreamSettings:
 
     @classmethod
     def from_config(cls, extra: Mapping[str, Any]) -> StreamSettings:
-        section = extra.get("gateway", {})
-        if not isinstance(section, Mapping):
-            raise InvalidInput("must be a table", field="gateway")
+        section = section_of(extra, "gateway")
         return cls(_seconds(section, "order_status_poll_seconds", 2.0),
                    _seconds(section, "subscription_keepalive_seconds", 15.0),
                    _seconds(section, "subscription_max_seconds", 3600.0),
                    _seconds(section, "websocket_init_seconds", 10.0),
-                   _count(section, "websocket_max_operations", 20))
+                   positive_int(section, "gateway", "websocket_max_operations", 20))
 
 
 class OrderWatch:
