@@ -32,7 +32,7 @@ from typing import Any
 
 from bench.report import Report, Table, percentile, run_alone
 from bench.stock_holds import add_postgres_url, database, postgres_problem
-from omnicore.hookspecs import hookimpl
+from omnicore.plugins.hookspecs import hookimpl
 
 NAME = "checkout"
 SKUS = [f"CK-{i}" for i in range(5)]
@@ -63,25 +63,25 @@ class BenchGateway:
         self.held: set[str] = set()
 
     async def authorize(self, request: Any) -> Any:
-        from omnicore.payment_gateways import GatewayResult, Outcome
+        from omnicore.payments import GatewayResult, Outcome
 
         self.held.add(request.payment_id)
         return GatewayResult(Outcome.SUCCEEDED, request.amount, f"bench_{request.payment_id}")
 
     async def capture(self, payment: Any, amount: Any, *, idempotency_key: str) -> Any:
-        from omnicore.payment_gateways import GatewayResult, Outcome
+        from omnicore.payments import GatewayResult, Outcome
 
         self.held.discard(payment.payment_id)
         return GatewayResult(Outcome.SUCCEEDED, amount, payment.reference)
 
     async def void(self, payment: Any, *, idempotency_key: str) -> Any:
-        from omnicore.payment_gateways import GatewayResult, Outcome
+        from omnicore.payments import GatewayResult, Outcome
 
         self.held.discard(payment.payment_id)
         return GatewayResult(Outcome.SUCCEEDED, payment.amount, payment.reference)
 
     async def refund(self, payment: Any, amount: Any, *, idempotency_key: str) -> Any:
-        from omnicore.payment_gateways import GatewayResult, Outcome
+        from omnicore.payments import GatewayResult, Outcome
 
         return GatewayResult(Outcome.SUCCEEDED, amount, payment.reference)
 

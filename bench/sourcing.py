@@ -111,8 +111,7 @@ def network(size: int, scenario: str) -> list[dict[str, Any]]:
 
 def request(candidates: Any, now: dt.datetime) -> Any:
     """The 20-line order over ``candidates``; pickup at the store nearest to Paris."""
-    from omnicore.geo import GeoPoint, distance_km
-    from omnicore.locations import LocationKind
+    from omnicore.network import GeoPoint, LocationKind, distance_km
     from omnicore.sourcing import GroupKind, SourcingGroup, SourcingLine, SourcingRequest
 
     rng = random.Random(SEED)
@@ -133,8 +132,7 @@ def request(candidates: Any, now: dt.datetime) -> Any:
 
 
 def candidates_of(locations: list[dict[str, Any]]) -> tuple[Any, ...]:
-    from omnicore.geo import GeoPoint
-    from omnicore.locations import Capability, LocationKind
+    from omnicore.network import Capability, GeoPoint, LocationKind
     from omnicore.sourcing import Candidate
 
     return tuple(
@@ -158,7 +156,8 @@ def _describe(plan: Any) -> str:
 
 
 def pure(size: int, scenario: str, calls: int, warmup: int) -> tuple[list[Any], str]:
-    from omnicore.sourcing import check_plan, default_plan
+    from omnicore.sourcing._service import check_plan
+    from omnicore.sourcing._strategy import default_plan
 
     req = request(candidates_of(network(size, scenario)), dt.datetime.now(dt.UTC))
     for _ in range(warmup):
@@ -202,8 +201,9 @@ async def seed(url: str, locations: list[dict[str, Any]]) -> None:
 
 async def with_database(options: argparse.Namespace) -> tuple[list[Any], list[Any], str]:
     from omnicore import Commerce
-    from omnicore.channels import get_channel
-    from omnicore.sourcing import default_plan, load_candidates
+    from omnicore.network import get_channel
+    from omnicore.sourcing import load_candidates
+    from omnicore.sourcing._strategy import default_plan
 
     locations = network(TARGET_SIZE, "typical")
     async with database("sqlite", "", "sourcing") as url:

@@ -19,7 +19,7 @@ after ``--reads-warmup`` untimed calls:
 
 - ``nearby(["LOOK-0"], near=<random point within 10 km of Paris>, channel="stores",
   radius_km=R, limit=10)`` for R = 25 (the default) and 5 km;
-- for comparison, the locator alone: ``omnicore.stock_locator.nearby`` given the
+- for comparison, the locator alone: ``omnicore.stock.nearby`` given the
   channel's code in a read transaction (radius 25 km), i.e. ``nearby`` without
   ``channels.get_channel`` building the 2,000-location ``Channel`` first;
 - ``availability_many(<all SKUs>, channel="web")``; and, for comparison, the
@@ -212,8 +212,8 @@ async def _measure(url: str, backend: str, skus: list[str],
         # For comparison: the locator alone, given the channel's code, in a read
         # transaction — what ``stock.nearby`` costs without loading the whole
         # ``Channel`` (``channels.get_channel``) first.
-        from omnicore.geo import GeoPoint
-        from omnicore.stock_locator import nearby as locator_nearby
+        from omnicore.network import GeoPoint
+        from omnicore.stock._locator import nearby as locator_nearby
         from omnicore.store.uow import Tx
 
         rng = random.Random(SEED + 25)

@@ -25,8 +25,8 @@ from omnicore.errors import (
     PaymentUnavailable,
     PluginError,
 )
-from omnicore.hookspecs import hookimpl
 from omnicore.money import Money
+from omnicore.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce

@@ -21,24 +21,20 @@ from typing import Any
 from omnicore.auth import AuthService
 from omnicore.carts import CartService
 from omnicore.catalog import CatalogService
-from omnicore.channels import ChannelService
 from omnicore.checkout import CheckoutService
 from omnicore.config import Config, load_config
 from omnicore.customers import CustomerService
 from omnicore.delivery import DeliveryService
+from omnicore.external_orders import ExternalOrders
 from omnicore.fulfilment import FulfilmentService
-from omnicore.locations import LocationService
-from omnicore.order_models import Order
-from omnicore.order_settings import OrderSettings
-from omnicore.orders import OrderService
+from omnicore.network import ChannelService, LocationService
+from omnicore.orders import Order, OrderService, OrderSettings
 from omnicore.outbox import Dispatcher, OutboxService
 from omnicore.payments import PaymentService
 from omnicore.plugins import PluginHost
-from omnicore.pricing_service import PricingService
-from omnicore.promotions import PromotionService
+from omnicore.pricing import PricingService, PromotionService
 from omnicore.returns import ReturnService
-from omnicore.stock import StockService
-from omnicore.stock_base import DEFAULT_LOW_THRESHOLD
+from omnicore.stock import DEFAULT_LOW_THRESHOLD, StockService
 from omnicore.store.database import Database
 from omnicore.store.migrate import ensure_schema
 from omnicore.store.uow import UnitOfWork
@@ -81,6 +77,7 @@ class Commerce:
         self.order_settings = OrderSettings.from_config(config.extra)
         self.payments = PaymentService(self)
         self.orders = OrderService(self)
+        self.orders.attach_external(ExternalOrders(self, self.orders))
         self.fulfilment = FulfilmentService(self)
         self.returns = ReturnService(self)
         self.checkouts = CheckoutService(self)
@@ -101,7 +98,7 @@ class Commerce:
         auto_migrate: bool | None = None,
         dispatch: bool | None = None,
         clock: Clock | None = None,
-    ) -> _Opening:
+    ) -> Opening:
         """Open a Commerce: ``await Commerce.open(...)`` or ``async with Commerce.open(...)``.
 
         :param url: database URL; default ``OMNICORE_DATABASE_URL``, then
@@ -115,7 +112,7 @@ class Commerce:
             instance (default: ``[outbox] in_process``).
         :param clock: a function returning the current aware datetime (tests).
         """
-        return _Opening(cls._open(url, config=config, plugins=plugins,
+        return Opening(cls._open(url, config=config, plugins=plugins,
                                   load_entry_points=load_entry_points, auto_migrate=auto_migrate,
                                   dispatch=dispatch, clock=clock))
 
@@ -203,7 +200,7 @@ class Commerce:
         await self.close()
 
 
-class _Opening:
+class Opening:
     """Lets ``Commerce.open`` be awaited or used with ``async with``."""
 
     def __init__(self, coro: Any) -> None:

@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from sqlalchemy import and_, case, exists, func, select
 
-from omnicore.cart_models import CartSettings, CartStatus
+from omnicore.carts import CartSettings, CartStatus
 from omnicore.errors import InvalidInput
 from omnicore.money import Money
-from omnicore.order_models import OrderStatus
+from omnicore.orders import OrderStatus
 from omnicore.store.order_tables import orders
 from omnicore.store.tables import cart_lines, cart_trail, carts
 from omnicore.store.tables import channels as channels_table

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 
-from omnicore.hookspecs import hookimpl
+from omnicore.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce

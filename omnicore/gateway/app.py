@@ -29,7 +29,7 @@ from omnicore.gateway.execution import run
 from omnicore.gateway.graphiql import GRAPHIQL_HTML
 from omnicore.gateway.limits import Checked, GatewaySettings, QueryGuard, Rejection
 from omnicore.gateway.schema import admin_schema, storefront_schema
-from omnicore.gateway.subscriptions import order_watch, stream_route
+from omnicore.gateway.storefront.subscriptions import order_watch, stream_route
 from omnicore.gateway.websocket import websocket_route
 
 if TYPE_CHECKING:

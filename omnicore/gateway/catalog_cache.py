@@ -3,7 +3,7 @@
 A product page reads the product, its variants and their prices: the same rows
 for every shopper until someone changes the catalog. ``CatalogCache`` keeps
 them per gateway process and checks, once per request, the catalog's revision
-(``omnicore.catalog_revision``: one small statement) — a product or a price
+(``omnicore.catalog._revision``: one small statement) — a product or a price
 saved by any process moves the revision, and the next request throws the
 cache away. Nothing is ever served older than what the database held when the
 request began. Stock is never cached: availability is read live.

@@ -10,9 +10,9 @@ from omnicore.errors import Forbidden
 
 if TYPE_CHECKING:
     from omnicore.auth import Permission, StaffPrincipal
-    from omnicore.channels import Channel
     from omnicore.commerce import Commerce
     from omnicore.gateway.catalog_cache import CatalogCache
+    from omnicore.network import Channel
 
 
 @attrs.define

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 if TYPE_CHECKING:
     from omnicore.catalog import Price
     from omnicore.gateway.context import RequestContext
-    from omnicore.locations import Location
-    from omnicore.stock_models import ChannelAvailability
+    from omnicore.network import Location
+    from omnicore.stock import ChannelAvailability
 
 __all__ = ["MISSING", "DataLoader", "availability", "loader", "location", "peek",
            "prefetch_variants", "price"]

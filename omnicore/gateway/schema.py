@@ -11,21 +11,21 @@ from typing import Any
 
 import graphene
 
-from omnicore.gateway.admin_catalog import AdminCatalogMutation, AdminCatalogQuery
-from omnicore.gateway.admin_customers import AdminCustomersMutation, AdminCustomersQuery
-from omnicore.gateway.admin_fulfilment import AdminFulfilmentMutation, AdminFulfilmentQuery
-from omnicore.gateway.admin_orders import AdminOrdersMutation, AdminOrdersQuery
-from omnicore.gateway.admin_outbox import AdminOutboxMutation, AdminOutboxQuery
-from omnicore.gateway.admin_promotions import AdminPromotionsMutation, AdminPromotionsQuery
-from omnicore.gateway.admin_stock import AdminStockMutation, AdminStockQuery
-from omnicore.gateway.carts import CartMutation, CartQuery
-from omnicore.gateway.catalog import CatalogQuery
-from omnicore.gateway.checkout import CheckoutMutation
-from omnicore.gateway.customers import CustomerMutation, CustomerQuery
-from omnicore.gateway.locations import LocationsQuery
-from omnicore.gateway.orders import OrdersQuery
-from omnicore.gateway.stock import StockQuery
-from omnicore.gateway.subscriptions import OrderSubscription
+from omnicore.gateway.admin.catalog import AdminCatalogMutation, AdminCatalogQuery
+from omnicore.gateway.admin.customers import AdminCustomersMutation, AdminCustomersQuery
+from omnicore.gateway.admin.fulfilment import AdminFulfilmentMutation, AdminFulfilmentQuery
+from omnicore.gateway.admin.orders import AdminOrdersMutation, AdminOrdersQuery
+from omnicore.gateway.admin.outbox import AdminOutboxMutation, AdminOutboxQuery
+from omnicore.gateway.admin.promotions import AdminPromotionsMutation, AdminPromotionsQuery
+from omnicore.gateway.admin.stock import AdminStockMutation, AdminStockQuery
+from omnicore.gateway.storefront.carts import CartMutation, CartQuery
+from omnicore.gateway.storefront.catalog import CatalogQuery
+from omnicore.gateway.storefront.checkout import CheckoutMutation
+from omnicore.gateway.storefront.customers import CustomerMutation, CustomerQuery
+from omnicore.gateway.storefront.locations import LocationsQuery
+from omnicore.gateway.storefront.orders import OrdersQuery
+from omnicore.gateway.storefront.stock import StockQuery
+from omnicore.gateway.storefront.subscriptions import OrderSubscription
 
 #: storefront (``/graphql``): a channel's public token, optionally a customer token
 STOREFRONT_QUERIES: list[type[Any]] = [CatalogQuery, LocationsQuery, StockQuery, CartQuery,

@@ -37,7 +37,7 @@ from omnicore.gateway.catalog_cache import CatalogCache
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.execution import run
 from omnicore.gateway.limits import Checked, QueryGuard, Rejection
-from omnicore.gateway.subscriptions import WATCH, OrderWatch, StreamSettings
+from omnicore.gateway.storefront.subscriptions import WATCH, OrderWatch, StreamSettings
 
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce

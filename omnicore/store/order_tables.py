@@ -121,7 +121,7 @@ payments = Table(
     Column("authorized_minor", BigInteger, nullable=False),
     Column("captured_minor", BigInteger, nullable=False),
     Column("refunded_minor", BigInteger, nullable=False),
-    # see omnicore.order_models.PaymentStatus
+    # see omnicore.orders.PaymentStatus
     Column("status", String(20), nullable=False),
     Column("reference", String(200), nullable=True),
     Column("next_action", JSON, nullable=True),
@@ -159,7 +159,7 @@ fulfilments = Table(
     Column("location_code", String(64), nullable=False),
     # ship | pickup | relay
     Column("kind", String(10), nullable=False),
-    # see omnicore.order_models.FulfilmentStatus
+    # see omnicore.orders.FulfilmentStatus
     Column("status", String(20), nullable=False),
     Column("carrier", String(100), nullable=True),
     Column("tracking_number", String(200), nullable=True),

@@ -7,7 +7,7 @@ from typing import Any
 
 from omnicore import Commerce, hookimpl
 from omnicore.money import Money
-from omnicore.payment_gateways import GatewayResult, Outcome
+from omnicore.payments import GatewayResult, Outcome
 
 
 class CardGateway:

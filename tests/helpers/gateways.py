@@ -11,13 +11,7 @@ import attrs
 from omnicore import hookimpl
 from omnicore.errors import PaymentDeclined
 from omnicore.money import Money
-from omnicore.payment_gateways import (
-    GatewayResult,
-    Outcome,
-    PaymentEvent,
-    PaymentRef,
-    PaymentRequest,
-)
+from omnicore.payments import GatewayResult, Outcome, PaymentEvent, PaymentRef, PaymentRequest
 
 
 class Crash(BaseException):

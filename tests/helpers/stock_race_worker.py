@@ -1,4 +1,4 @@
-"""One racing OS process for ``tests/test_stock_races.py``.
+"""One racing OS process for ``tests/stock/test_stock_races.py``.
 
     python tests/helpers/stock_race_worker.py '<json config>'
 

@@ -19,7 +19,7 @@ from conftest import SETTINGS
 from omnicore_amazon import AmazonPlugin
 
 from omnicore import Commerce
-from omnicore.cli import main
+from omnicore.cli.main import main
 
 
 def _toml_value(value: Any) -> str:

@@ -26,13 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from omnicore import InvalidInput, Money, PaymentDeclined, PluginError
-from omnicore.payment_gateways import (
-    GatewayResult,
-    Outcome,
-    PaymentEvent,
-    PaymentRef,
-    PaymentRequest,
-)
+from omnicore.payments import GatewayResult, Outcome, PaymentEvent, PaymentRef, PaymentRequest
 from omnicore_stripe.client import StripeClient, StripeError, StripeUnreachable
 from omnicore_stripe.errors import PLUGIN, to_omnicore
 from omnicore_stripe.settings import StripeSettings
@@ -94,7 +88,7 @@ def _minor(intent: Mapping[str, Any], key: str) -> int:
 
 
 class StripeGateway:
-    """The ``stripe`` payment gateway (``omnicore.payment_gateways.PaymentGateway``)."""
+    """The ``stripe`` payment gateway (``omnicore.payments.PaymentGateway``)."""
 
     code = "stripe"
 

@@ -32,14 +32,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from omnicore import Forbidden, InvalidInput, Money, OmnicoreError
-from omnicore.payment_gateways import PaymentEvent, PaymentEventKind
+from omnicore.payments import PaymentEvent, PaymentEventKind
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
     from omnicore import Commerce
-    from omnicore.payment_gateways import PaymentGateway
+    from omnicore.payments import PaymentGateway
 
 __all__ = ["MAX_BODY_BYTES", "METADATA_PAYMENT_ID", "sign", "to_payment_events", "verify",
            "webhook_endpoint"]

@@ -24,7 +24,7 @@ from omnicore import (
     PaymentUnavailable,
     PluginError,
 )
-from omnicore.order_models import OrderStatus
+from omnicore.orders import OrderStatus
 
 
 def test_encode_nests_with_brackets() -> None:

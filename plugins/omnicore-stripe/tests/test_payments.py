@@ -17,7 +17,7 @@ from omnicore import (
     PaymentDeclined,
     PaymentUnavailable,
 )
-from omnicore.order_models import OrderStatus, PaymentStatus
+from omnicore.orders import OrderStatus, PaymentStatus
 from omnicore.testing import FakeClock
 
 
@@ -211,7 +211,7 @@ async def test_reconciliation_voids_an_intent_whose_id_was_never_recorded(
     shop: Commerce, stripe: FakeStripe, clock: FakeClock
 ) -> None:
     """The process died after Stripe authorized, before the pi_… was written down."""
-    from omnicore.payment_gateways import PaymentRef
+    from omnicore.payments import PaymentRef
 
     gateway = shop.payments.gateway("stripe")
     order = await shop.checkout(await cart(shop), payments=pay(), idempotency_key="ck")
@@ -234,7 +234,7 @@ async def test_reconciliation_of_a_declined_authorization_releases_nothing(
     shop: Commerce, stripe: FakeStripe
 ) -> None:
     """The decline came back, the process died before recording it: the replay says so."""
-    from omnicore.payment_gateways import PaymentRef
+    from omnicore.payments import PaymentRef
 
     gateway = shop.payments.gateway("stripe")
     with pytest.raises(PaymentDeclined):
@@ -254,7 +254,7 @@ async def test_reconciliation_of_a_declined_authorization_releases_nothing(
 async def test_reconciliation_without_the_order_number_searches_by_metadata(
     shop: Commerce, stripe: FakeStripe
 ) -> None:
-    from omnicore.payment_gateways import PaymentRef
+    from omnicore.payments import PaymentRef
 
     gateway = shop.payments.gateway("stripe")
     order = await shop.checkout(await cart(shop), payments=pay(), idempotency_key="ck")
@@ -276,7 +276,7 @@ async def test_reconciliation_without_the_order_number_searches_by_metadata(
 async def test_a_key_reused_with_other_parameters_is_a_conflict(
     shop: Commerce, stripe: FakeStripe
 ) -> None:
-    from omnicore.payment_gateways import PaymentRequest
+    from omnicore.payments import PaymentRequest
 
     gateway = shop.payments.gateway("stripe")
     ask = PaymentRequest(payment_id="pay_x", amount=eur("10.00"), order_number="100009",

@@ -12,7 +12,7 @@ from stripe_world import post_event
 
 from omnicore import Commerce, Money
 from omnicore.gateway.app import CHANNEL_HEADER
-from omnicore.order_models import PaymentStatus
+from omnicore.orders import PaymentStatus
 from omnicore.testing import FakeClock
 
 CART = """mutation($lines: [CartLineInput!]) { cartCreate(lines: $lines) {

@@ -11,7 +11,7 @@ from stripe_fake import FakeStripe, dumps, event, stripe_id
 from stripe_world import cart, pay, post_event, transactions
 
 from omnicore import Commerce, Money, PaymentActionRequired
-from omnicore.order_models import OrderStatus, PaymentStatus
+from omnicore.orders import OrderStatus, PaymentStatus
 from omnicore.testing import FakeClock
 
 
