@@ -35,7 +35,7 @@ from omnicore.plugins import PluginHost
 from omnicore.pricing import PricingService, PromotionService
 from omnicore.returns import ReturnService
 from omnicore.stock import DEFAULT_LOW_THRESHOLD, StockService
-from omnicore.store.database import Database
+from omnicore.store.database import Database, connection_problem
 from omnicore.store.migrate import ensure_schema
 from omnicore.store.uow import UnitOfWork
 
@@ -132,7 +132,13 @@ class Commerce:
                 migrate = settings.database.auto_migrate
             if migrate is None:
                 migrate = db.is_sqlite
-            await ensure_schema(db, auto_migrate=migrate)
+            try:
+                await ensure_schema(db, auto_migrate=migrate)
+            except Exception as exc:  # a connection failure says what to do, in one line
+                problem = connection_problem(exc, db.url)
+                if problem is None:
+                    raise
+                raise problem from exc
             commerce = cls(settings, db, host, clock or utc_now)
             await host.startup(commerce)
         except BaseException:

@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "Conflict",
+    "DatabaseUnavailable",
     "Forbidden",
     "InvalidInput",
     "NotFound",
@@ -189,6 +190,17 @@ class PluginError(OmnicoreError):
     def __init__(self, message: str, *, plugin: str, field: str | None = None) -> None:
         super().__init__(f"plugin {plugin!r}: {message}", field=field)
         self.plugin = plugin
+
+
+class DatabaseUnavailable(OmnicoreError):
+    """The database cannot be reached or opened: the message says why and what to do.
+
+    Raised for a missing driver (``pip install 'omnicore[postgres]'``), an unknown
+    database or role, a server that does not answer, an unknown host, or a SQLite
+    file whose folder does not exist. Nothing was written.
+    """
+
+    code = "unavailable"
 
 
 class SchemaMismatch(OmnicoreError):

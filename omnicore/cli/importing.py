@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 SHOWN_REJECTS = 20
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 @main.group("import")
 def import_group() -> None:
     """Import stock counts or the catalog from CSV or JSON lines files.
@@ -102,7 +107,7 @@ def _import(
                                     progress=bar.update)
 
     report = run(go())
-    click.echo(f"{file.name}: {report.read} rows read, {report.accepted} accepted, "
+    click.echo(f"{file.name}: {plural(report.read, 'row')} read, {report.accepted} accepted, "
                f"{len(report.rejected)} rejected in {report.seconds:.1f} s")
     if rejects is not None:
         with rejects.open("w", newline="", encoding="utf-8") as handle:

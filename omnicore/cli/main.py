@@ -17,6 +17,8 @@ global options in ``ctx.obj`` (a ``CliContext``) and may open the database with
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["CliContext", "main", "run"]
 
 T = TypeVar("T")
+#: set to 1 for tracebacks instead of one-line errors (same as ``--debug``)
+DEBUG_VARIABLE = "OMNICORE_DEBUG"
 
 
 @attrs.frozen
@@ -52,11 +56,42 @@ class CliContext:
         return Commerce.open(self.database_url, **options)
 
 
+def debugging(ctx: click.Context | None = None) -> bool:
+    """``--debug`` was given or ``OMNICORE_DEBUG`` is set to a true value."""
+    if os.environ.get(DEBUG_VARIABLE, "").strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    ctx = ctx or click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
+
+
+def explain(exc: BaseException, ctx: click.Context | None = None) -> str:
+    """One line for a failed command: the omnicore error, a database connection problem
+    with its fix, or the exception's type and message (``--debug`` for the traceback)."""
+    if isinstance(exc, OmnicoreError):
+        return str(exc)
+    from omnicore.store.database import connection_problem, normalise_url
+
+    ctx = ctx or click.get_current_context(silent=True)
+    url = None
+    if ctx is not None and isinstance(ctx.find_root().obj, CliContext):
+        cli: CliContext = ctx.find_root().obj
+        with contextlib.suppress(Exception):
+            url = normalise_url(cli.database_url or cli.config().database.url)
+    problem = connection_problem(exc, url) if url is not None else None
+    if problem is not None:
+        return str(problem)
+    return (f"{type(exc).__name__}: {exc} (run with --debug or {DEBUG_VARIABLE}=1 for the "
+            "traceback)")
+
+
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine; an omnicore error becomes a one-line message and exit code 1."""
+    """Run a coroutine; a failure becomes a one-line ``Error: …`` and exit code 1
+    (``--debug`` shows the traceback)."""
     try:
         return asyncio.run(coroutine)
     except OmnicoreError as exc:
+        if debugging():
+            raise
         raise click.ClickException(str(exc)) from None
 
 
@@ -102,6 +137,22 @@ class OmnicoreGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; any failure becomes one ``Error: …`` line and exit status 1.
+
+        The line says what failed and, for a database that cannot be reached, what
+        to do. ``--debug`` (or ``OMNICORE_DEBUG=1``) shows the traceback instead.
+        """
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.ClickException, SystemExit,
+                KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if debugging(ctx):
+                raise
+            raise click.ClickException(explain(exc, ctx)) from None
+
 
 @click.group(cls=OmnicoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--database-url", metavar="URL",
@@ -110,9 +161,12 @@ class OmnicoreGroup(click.Group):
 @click.option("--config", "config_path", metavar="FILE",
               type=click.Path(exists=True, dir_okay=False),
               help="Configuration file [default: OMNICORE_CONFIG, then ./omnicore.toml].")
+@click.option("--debug", is_flag=True,
+              help="Show the traceback of a failure (also OMNICORE_DEBUG=1).")
 @click.version_option(package_name="omnicore")
 @click.pass_context
-def main(ctx: click.Context, database_url: str | None, config_path: str | None) -> None:
+def main(ctx: click.Context, database_url: str | None, config_path: str | None,
+         debug: bool) -> None:
     """omnicore: headless commerce for omnichannel retail.
 
     One stock, one cart, one customer across the web shop, the app, the stores

@@ -20,7 +20,17 @@ from omnicore.errors import NotFound
 
 __all__ = ["staff_group"]
 
-PERMISSIONS = [p.value for p in Permission]
+#: as the docs and the admin API write them
+PERMISSIONS = [p.value.upper() for p in Permission]
+
+
+def _permissions(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Upper-cased; an unknown one is a usage error listing them as the docs write them."""
+    for value in values:
+        if value.upper() not in PERMISSIONS:
+            raise click.BadParameter(
+                f"{value!r} is not a permission: {', '.join(PERMISSIONS)}")
+    return tuple(value.upper() for value in values)
 
 
 @main.group("staff")
@@ -31,7 +41,7 @@ def staff_group() -> None:
 @staff_group.command("create-key")
 @click.argument("name")
 @click.option("--permission", "-p", "permissions", multiple=True, required=True,
-              type=click.Choice(PERMISSIONS, case_sensitive=False), metavar="PERMISSION",
+              callback=lambda ctx, param, values: _permissions(values), metavar="PERMISSION",
               help=f"A permission of the key (repeat for several): {', '.join(PERMISSIONS)}.")
 @click.option("--location", "-l", "locations", multiple=True, metavar="CODE",
               help="Limit the key to this location (repeat for several); default: every "

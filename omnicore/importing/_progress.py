@@ -90,9 +90,14 @@ class Source:
             raise UnreadableFile(f"line 1: malformed CSV header: {exc}", field="file") from None
         if not any(header):
             raise UnreadableFile("line 1 is empty: expected a header line", field="file")
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise UnreadableFile(
+                f"line 1: the header names {', '.join(repr(n) for n in repeated)} more than "
+                "once: each column may appear once", field="file")
         unknown = [name for name in header if name not in known]
         missing = [name for name in required if name not in header]
-        if unknown or missing or len(set(header)) != len(header):
+        if unknown or missing:
             raise UnreadableFile(
                 f"line 1: the header must name columns among {', '.join(known)} "
                 f"(required: {', '.join(required)}); got {', '.join(header) or 'nothing'}",

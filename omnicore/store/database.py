@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, QueuePool
 
-from omnicore.errors import InvalidInput
+from omnicore.errors import DatabaseUnavailable, InvalidInput
 from omnicore.store.reads import ReadScope, SharedReadConnection
 
 DEFAULT_URL = "sqlite+aiosqlite:///omnicore.db"
@@ -38,10 +38,21 @@ SQLITE_READ_BUSY_TIMEOUT_MS = 2_000
 SQLITE_READ_POOL_SIZE = 32
 
 
+#: what a bare path (no ``scheme://``) must end with to be taken for a SQLite file
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
 def normalise_url(raw: str | None) -> URL:
-    """Accept ``postgresql://…``, ``sqlite:///file.db`` or a bare file path."""
+    """Accept ``postgresql://…``, ``sqlite:///file.db`` or a bare path ending in ``.db``,
+    ``.sqlite`` or ``.sqlite3``; anything else is refused (``InvalidInput`` on
+    ``database.url``) rather than taken for a file name."""
     text = raw or DEFAULT_URL
     if "://" not in text:
+        if not text.lower().endswith(SQLITE_SUFFIXES) or not text.strip():
+            raise InvalidInput(
+                f"{text!r} is neither a database URL (postgresql://user@host/db, "
+                "sqlite:///file.db) nor a SQLite file path ending in .db or .sqlite",
+                field="database.url")
         text = f"sqlite+aiosqlite:///{text}"
     try:
         url = make_url(text)
@@ -64,6 +75,60 @@ def describe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+#: PostgreSQL SQLSTATEs of a connection refused by the server, with what to do
+_REFUSALS = {
+    "3D000": "database {database!r} does not exist on {where}: create it "
+             "(createdb -h {host} -p {port} {database}) or fix the URL",
+    "28000": "PostgreSQL at {where} refused the role {user!r}: create the role or fix "
+             "the user in the URL",
+    "28P01": "PostgreSQL at {where} refused the password of {user!r}: fix the URL",
+    "53300": "PostgreSQL at {where} has no connection left (too many clients): lower "
+             "[database] pool_size or raise max_connections",
+    "57P03": "PostgreSQL at {where} is starting up or shutting down: try again",
+}
+
+
+def connection_problem(exc: BaseException, url: URL) -> DatabaseUnavailable | None:
+    """What went wrong opening ``url``, as a one-line ``DatabaseUnavailable`` saying what to
+    do, when ``exc`` (or its cause) is a connection failure; None for anything else."""
+    if isinstance(exc, DatabaseUnavailable):
+        return exc
+    host, port = url.host or "localhost", url.port or 5432
+    facts = {"database": url.database or "", "user": url.username or "", "host": host,
+             "port": port, "where": f"{host}:{port}"}
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        problem = _explain(current, url, facts)
+        if problem is not None:
+            return DatabaseUnavailable(problem, field="database.url")
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return None
+
+
+def _explain(exc: BaseException, url: URL, facts: dict[str, Any]) -> str | None:
+    import socket
+
+    state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    if isinstance(state, str) and state in _REFUSALS:
+        return _REFUSALS[state].format(**facts)
+    if isinstance(exc, ModuleNotFoundError) and exc.name in ("asyncpg", "psycopg"):
+        return (f"PostgreSQL support is not installed (no module {exc.name!r}): "
+                "pip install 'omnicore[postgres]'")
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host {facts['host']!r}: fix the host in the database URL"
+    if isinstance(exc, ConnectionRefusedError):
+        return (f"nothing answers at {facts['where']}: is PostgreSQL running at "
+                f"{facts['where']}?")
+    if isinstance(exc, TimeoutError):
+        return f"PostgreSQL at {facts['where']} did not answer in time: is it reachable?"
+    if url.get_backend_name() == "sqlite" and "unable to open database file" in str(exc):
+        return (f"cannot open the SQLite file {url.database}: check the path and its "
+                "permissions")
+    return None
+
+
 class Database:
     """One async engine and the transactions opened on it."""
 
@@ -80,13 +145,21 @@ class Database:
             # No pre-ping: it costs a round trip on every transaction. A connection that
             # died with a server restart fails one statement, and SQLAlchemy then
             # invalidates the whole pool; connections are also recycled hourly.
-            return create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
-            )
+            try:
+                return create_async_engine(
+                    self.url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
+                )
+            except ModuleNotFoundError as exc:
+                raise DatabaseUnavailable(
+                    f"PostgreSQL support is not installed (no module {exc.name!r}): "
+                    "pip install 'omnicore[postgres]'", field="database.url") from None
         database = self.url.database
         if database and database != ":memory:":
             folder = os.path.dirname(os.path.abspath(database))
-            os.makedirs(folder, exist_ok=True)
+            if not os.path.isdir(folder):  # never create folders behind the user's back
+                raise DatabaseUnavailable(
+                    f"cannot create the SQLite file {database}: the folder {folder} does not "
+                    "exist (create it, or choose another path)", field="database.url")
         engine = create_async_engine(
             self.url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

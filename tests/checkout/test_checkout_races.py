@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from helpers.cart_world import build_world
@@ -28,12 +29,13 @@ INSTANCES = 4
 
 @pytest.mark.postgres
 async def test_64_checkouts_of_the_last_20_units_make_exactly_20_orders(
-    postgres_url: str, clock: FakeClock
+    postgres_url: str, clock: FakeClock, pool_size_for: Callable[[str, int, int], int]
 ) -> None:
     gateway = FakeGateway()
     shops = [await Commerce.open(postgres_url, clock=clock, dispatch=False,
                                  load_entry_points=False, plugins=[GatewayPlugin(gateway)],
-                                 config={"database": {"pool_size": 16}})
+                                 config={"database": {
+                                     "pool_size": pool_size_for(postgres_url, INSTANCES, 16)}})
              for _ in range(INSTANCES)]
     try:
         first = shops[0]

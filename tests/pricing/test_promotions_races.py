@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy import func, select
@@ -23,13 +23,15 @@ HANG_GUARD_SECONDS = 240  # a deadlock fails the test; this is not a speed limit
 
 
 @pytest.fixture
-async def instances(db_url: str, clock: FakeClock) -> AsyncIterator[list[Commerce]]:
+async def instances(
+    db_url: str, clock: FakeClock, pool_size_for: Callable[[str, int, int], int]
+) -> AsyncIterator[list[Commerce]]:
     opened: list[Commerce] = []
     try:
         for _ in range(INSTANCES):
             opened.append(await Commerce.open(
                 db_url, dispatch=False, load_entry_points=False, clock=clock, auto_migrate=True,
-                config={"database": {"pool_size": 5}}))
+                config={"database": {"pool_size": pool_size_for(db_url, INSTANCES, 5)}}))
         yield opened
     finally:
         for commerce in opened:

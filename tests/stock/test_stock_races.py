@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +117,13 @@ async def check_exactly_fifty_held(commerce: Commerce, reports: list[dict[str, A
 
 @pytest.mark.postgres
 async def test_200_concurrent_holds_on_postgres_take_exactly_the_50_units(
-    pg: tuple[str, Commerce],
+    pg: tuple[str, Commerce], pool_size_for: Callable[[str, int, int], int],
 ) -> None:
     url, commerce = pg
     await fifty_available(commerce)
     reports = await race([
         {"url": url, "mode": "hold", "sku": "TEE-M", "channel": "web", "tasks": 25,
-         "pool_size": 3}
+         "pool_size": pool_size_for(url, 8, 3)}
         for _ in range(8)
     ])
     await check_exactly_fifty_held(commerce, reports, attempts=200)
@@ -143,7 +143,7 @@ async def test_100_concurrent_holds_on_one_sqlite_file_take_exactly_the_50_units
 
 @pytest.mark.postgres
 async def test_opposite_order_holds_counts_and_releases_never_deadlock(
-    pg: tuple[str, Commerce],
+    pg: tuple[str, Commerce], pool_size_for: Callable[[str, int, int], int],
 ) -> None:
     """hold(A)+hold(B) against hold(B)+hold(A), with counts that revoke holds, releases,
     consumes, sweeps and 1-second holds expiring, from many processes at once: every call
@@ -155,7 +155,7 @@ async def test_opposite_order_holds_counts_and_releases_never_deadlock(
             await commerce.stock.receive(sku, where, 10, source="erp")
     reports = await race([
         {"url": url, "mode": "mixed", "skus": ["A", "B"], "locations": places, "tasks": 4,
-         "rounds": 6, "seed": n, "pool_size": 3}
+         "rounds": 6, "seed": n, "pool_size": pool_size_for(url, 4, 3)}
         for n in range(4)
     ])
     outcomes = total(reports)
