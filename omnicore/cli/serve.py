@@ -80,7 +80,8 @@ def demo(cli: CliContext, serve: bool, host: str, port: int) -> None:
     url = _prepare(cli) if server is not None else None
 
     async def go() -> list[str]:
-        async with cli.open(dispatch=False) as commerce:
+        # the demo migrates first, PostgreSQL included (docs/cli.md)
+        async with cli.open(dispatch=False, auto_migrate=True) as commerce:
             summary = await create_demo(commerce)
             lines = summary.lines()
             if server is None:

@@ -16,6 +16,7 @@ import gc
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ __all__ = ["FACTORY", "URL_VARIABLE", "GatewayProcess", "app_factory", "app_from
 log = logging.getLogger("omnicore.gateway")
 
 URL_VARIABLE = "OMNICORE_DATABASE_URL"
+#: a file where worker processes that fail to start write why (set by ``serve``)
+FAILURES_VARIABLE = "OMNICORE_GATEWAY_FAILURES"
 FACTORY = "omnicore.gateway.server:app_factory"
 
 Scope = MutableMapping[str, Any]
@@ -67,6 +70,7 @@ class GatewayProcess:
                     await self._start()
                 except Exception as exc:
                     log.error("the gateway could not start: %s", exc)
+                    _report_failure(str(exc))
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
@@ -85,6 +89,14 @@ class GatewayProcess:
             raise RuntimeError("the gateway starts with the ASGI lifespan: run uvicorn with "
                                "--lifespan on (its default)")
         await self._app(scope, receive, send)
+
+
+def _report_failure(message: str) -> None:
+    """Tell the parent ``serve`` why this worker could not start (one line per worker)."""
+    path = os.environ.get(FAILURES_VARIABLE)
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(message.replace("\n", " ") + "\n")
 
 
 def app_factory() -> GatewayProcess:
@@ -125,4 +137,20 @@ def serve(
           f"or open {storefront}?token=<public token>)", file=sys.stderr)
     print(f"GraphiQL (admin): {admin}  (header Authorization: Bearer <staff key>)",
           file=sys.stderr, flush=True)
-    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
+    with tempfile.TemporaryDirectory(prefix="omnicore-serve-") as folder:
+        failures = os.path.join(folder, "failures")
+        os.environ[FAILURES_VARIABLE] = failures
+        try:
+            uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers,
+                        log_level="info")
+        finally:
+            os.environ.pop(FAILURES_VARIABLE, None)
+        # uvicorn stops when a worker fails to start, but with workers > 1 it returns
+        # normally: the exit status must still say the gateway did not run.
+        if os.path.exists(failures):
+            with open(failures, encoding="utf-8") as handle:
+                reasons = sorted({line.strip() for line in handle if line.strip()})
+            if reasons:
+                print(f"Error: the gateway could not start: {'; '.join(reasons)}",
+                      file=sys.stderr)
+                sys.exit(1)

@@ -123,3 +123,28 @@ def test_permissions_are_listed_as_the_docs_write_them(tmp_path: Path,
     code, output, _ = invoke("--database-url", "shop.db", "staff", "create-key", "Ops",
                              "-p", "manage_catalog")  # either case is accepted
     assert code == 0, output
+
+
+@pytest.mark.postgres
+def test_serve_with_workers_exits_non_zero_when_every_worker_fails(
+    postgres_admin: str, tmp_path: Path,
+) -> None:
+    import os
+    import socket
+    import subprocess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = make_url(postgres_admin).set(database="omnicore_no_such_database").render_as_string(
+        hide_password=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "omnicore.cli", "--database-url", url, "serve", "--workers", "2",
+         "--port", str(port)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OMNICORE_")},
+    )
+    assert run.returncode == 1, run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: the gateway could not start: ")
+    assert "does not exist" in last
