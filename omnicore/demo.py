@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import random
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,8 @@ __all__ = [
     "DemoChannel",
     "DemoSummary",
     "create_demo",
+    "demo_present",
+    "demo_size",
     "ean13",
     "issue_demo_staff_key",
 ]
@@ -307,10 +309,29 @@ async def _summary(commerce: Commerce, created: bool) -> DemoSummary:
     return DemoSummary(created, WAREHOUSE, len(stores), products, skus, channels)
 
 
-async def create_demo(commerce: Commerce) -> DemoSummary:
-    """Create the demo retailer unless the database has it; return what it holds."""
+def demo_size() -> int:
+    """The rows ``create_demo`` writes in bulk (products, prices, stock levels): the length
+    of its progress."""
+    return (sum(1 for _ in _catalog()) + sum(1 for _ in _prices(random.Random(SEED)))
+            + sum(1 for _ in _levels(random.Random(SEED + 1))))
+
+
+async def demo_present(commerce: Commerce) -> bool:
+    """True when the database already holds the demo (``create_demo`` would change nothing)."""
+    return await _present(commerce)
+
+
+async def create_demo(
+    commerce: Commerce, *, progress: Callable[[int], None] | None = None,
+) -> DemoSummary:
+    """Create the demo retailer unless the database has it; return what it holds.
+
+    :param progress: called with the number of rows just written (products, prices,
+        stock levels; ``demo_size()`` in all), for a progress bar.
+    """
     if await _present(commerce):
         return await _summary(commerce, created=False)
+    advance = progress or (lambda rows: None)
     for location in _locations():
         await commerce.locations.save(location)
     first, web = _channels()
@@ -318,10 +339,13 @@ async def create_demo(commerce: Commerce) -> DemoSummary:
         await commerce.channels.save(channel)
     for chunk in _chunks((product for product, _ in _catalog()), 50):
         await commerce.catalog.save_products(chunk)
+        advance(len(chunk))
     for chunk in _chunks(_prices(random.Random(SEED)), BATCH):
         await commerce.catalog.set_prices(chunk)
+        advance(len(chunk))
     for chunk in _chunks(_levels(random.Random(SEED + 1)), BATCH):
         await commerce.stock.set_levels(chunk, source="demo")
+        advance(len(chunk))
     await commerce.channels.save(web)
     return await _summary(commerce, created=True)
 

@@ -24,7 +24,8 @@ def migrate(cli: CliContext) -> None:
         db = Database(cli.database_url or settings.database.url)
         try:
             before = await schema_state(db)
-            await upgrade(db)
+            await upgrade(db, on_step=lambda revision, title: click.echo(
+                f"  applied {revision}: {title}", err=True))
             after = await schema_state(db)
         finally:
             await db.dispose()

@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from omnicore.cli.main import CliContext, main, run
+from omnicore.cli.plugins import printing_not_configured, report_not_configured
 from omnicore.errors import OmnicoreError
 
 __all__ = ["demo", "serve_command"]
@@ -38,18 +39,29 @@ def _server() -> ModuleType | None:
 
 
 def _prepare(cli: CliContext) -> str | None:
-    """The database URL; checks ``[gateway]`` before anything starts. Exports the
-    configuration path: the gateway's processes read the same file."""
-    from omnicore.gateway.limits import GatewaySettings
-
+    """The database URL; checks the configuration (``[gateway]`` among the rest) before
+    anything starts. Exports the configuration path: the gateway's processes read the
+    same file."""
     try:
         config = cli.config()
-        GatewaySettings.from_config(config.extra)
     except OmnicoreError as exc:
         raise click.ClickException(str(exc)) from None
     if cli.config_path is not None:
         os.environ["OMNICORE_CONFIG"] = os.path.abspath(cli.config_path)
     return cli.database_url or config.database.url
+
+
+def _check_plugins(cli: CliContext) -> None:
+    """Load and configure the plugins as each gateway process will, before any starts:
+    invalid settings stop here; plugins left out for want of settings are named."""
+    from omnicore.plugins import PluginHost
+
+    try:
+        host = PluginHost(cli.config().plugins)
+        host.configure()
+    except OmnicoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    report_not_configured(host.not_configured)
 
 
 def _storefront_url(host: str, port: int) -> str:
@@ -74,7 +86,7 @@ def demo(cli: CliContext, serve: bool, host: str, port: int) -> None:
     for the storefront API and, when serving, a new staff key with every
     permission for the admin API (the previous demo key is revoked).
     """
-    from omnicore.demo import create_demo, issue_demo_staff_key
+    from omnicore.demo import create_demo, demo_present, demo_size, issue_demo_staff_key
 
     server = _server() if serve else None
     url = _prepare(cli) if server is not None else None
@@ -82,7 +94,13 @@ def demo(cli: CliContext, serve: bool, host: str, port: int) -> None:
     async def go() -> list[str]:
         # the demo migrates first, PostgreSQL included (docs/cli.md)
         async with cli.open(dispatch=False, auto_migrate=True) as commerce:
-            summary = await create_demo(commerce)
+            report_not_configured(commerce.plugins.not_configured)
+            if await demo_present(commerce):
+                summary = await create_demo(commerce)
+            else:
+                with click.progressbar(length=demo_size(), label="creating the demo",
+                                       file=sys.stderr) as bar:
+                    summary = await create_demo(commerce, progress=bar.update)
             lines = summary.lines()
             if server is None:
                 return lines
@@ -96,14 +114,15 @@ def demo(cli: CliContext, serve: bool, host: str, port: int) -> None:
                 "demo key):",
                 f"    {issued.key}"]
 
-    lines = run(go())
-    if not serve:
-        click.echo("\n".join(lines))
-    elif server is None:
-        click.echo("\n".join(lines))
-        sys.exit(1)
-    else:  # the gateway prints the summary as its banner
-        server.serve(url, host=host, port=port, banner=lines)
+    with printing_not_configured():
+        lines = run(go())
+        if not serve:
+            click.echo("\n".join(lines))
+        elif server is None:
+            click.echo("\n".join(lines))
+            sys.exit(1)
+        else:  # the gateway prints the summary as its banner
+            server.serve(url, host=host, port=port, banner=lines)
 
 
 @main.command("serve")
@@ -127,4 +146,7 @@ def serve_command(cli: CliContext, host: str, port: int, workers: int) -> None:
     if server is None:
         sys.exit(1)
     options: dict[str, Any] = {"host": host, "port": port, "workers": workers}
-    server.serve(_prepare(cli), **options)
+    url = _prepare(cli)
+    _check_plugins(cli)
+    with printing_not_configured():
+        server.serve(url, **options)

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from omnicore.errors import Forbidden, NotFound, OmnicoreError
 from omnicore.gateway.catalog_cache import CatalogCache
 from omnicore.gateway.context import RequestContext
+from omnicore.gateway.errors import graphql_field, graphql_message
 from omnicore.gateway.execution import run
 from omnicore.gateway.graphiql import GRAPHIQL_HTML
 from omnicore.gateway.limits import Checked, GatewaySettings, QueryGuard, Rejection
@@ -68,8 +69,9 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     if error.path:
         formatted["path"] = error.path
     if isinstance(original, OmnicoreError):
-        formatted["message"] = original.message
-        formatted["extensions"] = {"code": original.code, "field": original.field}
+        formatted["message"] = graphql_message(original.message)
+        formatted["extensions"] = {"code": original.code,
+                                   "field": graphql_field(original.field)}
     elif original is not None and not isinstance(original, GraphQLError):
         log.error("resolver failed", exc_info=original)
         formatted["message"] = "internal error"
@@ -130,7 +132,8 @@ async def _execute(guard: QueryGuard, payload: dict[str, Any], checked: Checked,
                    context: RequestContext) -> Response:
     result = await run(guard.schema, checked.document, context=context,
                        variables=payload.get("variables"),
-                       operation_name=payload.get("operationName"))
+                       operation_name=payload.get("operationName"),
+                       fast=guard.settings.fast_execution)
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [format_error(e) for e in result.errors]
@@ -150,12 +153,11 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
     ``Authorization: Bearer <customer token>``); ``/admin/graphql``: the admin API
     (``Authorization: Bearer <staff key>``); ``/healthz``, ``/readyz``; plugin routes.
 
-    Limits and introspection come from ``[gateway]`` of the configuration
-    (``settings`` replaces them); a bad value raises ``InvalidInput`` here, at
-    start-up. ``graphiql`` overrides ``[gateway] graphiql`` (default: on when
-    introspection is).
+    Limits, introspection and the execution fast path come from ``[gateway]`` of the
+    configuration, checked when it was loaded (``settings`` replaces them).
+    ``graphiql`` overrides ``[gateway] graphiql`` (default: on when introspection is).
     """
-    settings = settings or GatewaySettings.from_config(commerce.config.extra)
+    settings = settings or commerce.config.gateway
     show_graphiql = settings.serves_graphiql if graphiql is None else graphiql
     storefront = QueryGuard(storefront_schema.graphql_schema, settings)
     catalog_cache = CatalogCache() if settings.catalog_cache else None
@@ -233,7 +235,7 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
         websocket_route(commerce, storefront, watch, catalog_cache),  # graphql-transport-ws
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        *commerce.plugins.routes(commerce),
+        *commerce.plugins.register_routes(commerce),
     ]
     app = Starlette(routes=routes)
     app.state.commerce = commerce

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,20 @@ async def schema_state(db: Database) -> SchemaState:
     return SchemaState(current=current, head=head_revision(), known=known)
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema up to ``revision`` (default: the newest)."""
+async def upgrade(
+    db: Database, revision: str = "head", *,
+    on_step: Callable[[str, str], None] | None = None,
+) -> None:
+    """Bring the schema up to ``revision`` (default: the newest).
+
+    :param on_step: called with each revision id and its title as it is applied.
+    """
     from alembic import command
 
     def _run(connection: Any) -> None:
         config = _config()
         config.attributes["connection"] = connection
+        config.attributes["on_step"] = on_step
         command.upgrade(config, revision)
 
     state = await schema_state(db)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from omnicore import Commerce
-from omnicore.demo import WAREHOUSE, create_demo, ean13
+from omnicore.demo import WAREHOUSE, create_demo, demo_present, demo_size, ean13
 from omnicore.store.tables import outbox_events, prices, stock_levels, stock_movements
 from omnicore.validators import gtin_is_valid
 
@@ -38,8 +38,12 @@ def test_ean13_check_digit() -> None:
 
 
 async def test_demo_is_complete_and_idempotent(commerce: Any) -> None:
-    first = await create_demo(commerce)
-    assert first.created
+    assert not await demo_present(commerce)
+    written: list[int] = []
+    first = await create_demo(commerce, progress=written.append)
+    assert first.created and await demo_present(commerce)
+    # the progress counts every row written in bulk, to the announced total
+    assert len(written) > 10 and sum(written) == demo_size() > 1000
     assert first.stores >= 12 and first.products >= 200 and first.skus > first.products
     events = await _scalar(commerce, select(func.count()).select_from(outbox_events))
     movements = await _scalar(commerce, select(func.count()).select_from(stock_movements))

@@ -197,7 +197,7 @@ async def test_a_created_key_is_shown_once_works_and_stops_when_revoked(admin: A
     refused = await admin.post(plain, ME)
     assert refused.status_code == 401 and "revoked" in refused.text
     again = await admin.mutate("admin", REVOKE, id=key["id"])
-    assert errors_of(again) == [("not_found", "key_id")]
+    assert errors_of(again) == [("not_found", "id")]
 
 
 async def test_a_key_cannot_grant_more_than_it_has(admin: Admin) -> None:

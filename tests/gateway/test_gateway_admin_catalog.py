@@ -199,14 +199,14 @@ async def test_promotions_are_created_coded_listed_and_stopped(admin: Admin) -> 
         "SUMMER15", "VIP-1", "VIP-2"]
     assert [p["name"] for p in listed["live"]] == ["3 for 2"]  # Summer starts in March
     assert await admin.error("admin", '{ promotions(activeAt: "2026-02-01T00:00:00") { id } }'
-                             ) == {"code": "invalid_input", "field": "active_at"}
+                             ) == {"code": "invalid_input", "field": "activeAt"}
 
     stop = """mutation($id: ID!) { promotionDeactivate(id: $id) {
       promotion { active } userErrors { field code } } }"""
     assert (await admin.mutate("admin", stop, id=promotion["id"]))["promotion"] == {
         "active": False}
     assert errors_of(await admin.mutate("admin", stop, id="promo_nope")) == [
-        ("not_found", "promotion_id")]
+        ("not_found", "promotionId")]
     one = await admin.data("admin", "query($id: ID!) { promotion(id: $id) { active codes } }",
                            id=promotion["id"])
     assert one["promotion"]["active"] is False

@@ -72,7 +72,7 @@ async def test_an_associate_finds_a_customer_and_sees_the_360_view(admin: Admin)
     assert view["orders"][0]["status"] == "authorized" and view["orders"][0]["source"] == ""
     assert view["orders"][0]["total"]["currency"] == "EUR"
     assert await admin.error("paris", VIEW, id="cus_nope") == {
-        "code": "not_found", "field": "customer_id"}
+        "code": "not_found", "field": "customerId"}
 
 
 MERGE = """mutation($survivor: ID!, $merged: ID!) { customerMerge(survivorId: $survivor,
@@ -96,9 +96,9 @@ async def test_duplicates_are_merged_exported_and_erased(admin: Admin) -> None:
     assert {(i["kind"], i["value"]) for i in merged["customer"]["identities"]} == {
         ("email", "ada@example.com"), ("phone", "+33698765432")}
     same = await admin.mutate("admin", MERGE, survivor=survivor, merged=survivor)
-    assert same["merge"] is None and errors_of(same) == [("invalid_input", "merged_id")]
+    assert same["merge"] is None and errors_of(same) == [("invalid_input", "mergedId")]
     twice = await admin.mutate("admin", MERGE, survivor=survivor, merged=duplicate.id)
-    assert errors_of(twice) == [("conflict", "merged_id")]
+    assert errors_of(twice) == [("conflict", "mergedId")]
     # the merged id keeps resolving to the survivor
     view = (await admin.data("admin", VIEW, id=duplicate.id))["customer"]
     assert view["customer"]["id"] == survivor
@@ -117,7 +117,7 @@ async def test_duplicates_are_merged_exported_and_erased(admin: Admin) -> None:
     assert (await admin.error("admin", VIEW, id=survivor))["code"] == "not_found"
     assert (await admin.data("admin", SEARCH, email="ada@example.com"))["customerSearch"] == []
     assert errors_of(await admin.mutate("admin", ERASE, id=survivor)) == [
-        ("not_found", "customer_id")]
+        ("not_found", "customerId")]
 
 
 TAKE_OVER = """mutation($channel: String!, $code: String, $cartId: ID) {

@@ -77,7 +77,7 @@ async def test_orders_are_filtered_and_a_store_key_lists_its_own(admin: Admin) -
     assert await admin.error("admin", ORDERS, status=["lost"]) == {
         "code": "invalid_input", "field": "status[0]"}
     naive = 'query { orders(placedAfter: "2026-03-01T00:00:00") { hasNextPage } }'
-    assert await admin.error("admin", naive) == {"code": "invalid_input", "field": "placed_after"}
+    assert await admin.error("admin", naive) == {"code": "invalid_input", "field": "placedAfter"}
     later = "query($since: DateTime) { orders(placedAfter: $since) { nodes { number } } }"
     after_all = await admin.data("admin", later, since=admin.clock.now.isoformat())
     assert after_all["orders"]["nodes"] == []  # all three were placed before the clock moved
@@ -137,7 +137,7 @@ async def test_the_warehouse_ships_and_a_store_key_cannot(admin: Admin) -> None:
     assert errors_of(await admin.mutate("reports", step("fulfilmentPack"), id=ful)) == [
         ("forbidden", "permission")]
     assert errors_of(await admin.mutate("admin", step("fulfilmentPack"), id="ful_nope")) == [
-        ("not_found", "fulfilment_id")]
+        ("not_found", "fulfilmentId")]
     early = await admin.mutate("admin", step("fulfilmentDeliver"), id=ful)
     assert errors_of(early) == [("conflict", "status")]
 
@@ -247,7 +247,7 @@ async def test_returns_at_a_store_and_refunds(admin: Admin) -> None:
     both = await admin.mutate("paris", RETURN, orderId=order.id, location="paris-1",
                               refund=False, amount="1.00",
                               lines=[{"lineId": line.id, "quantity": 1}])
-    assert errors_of(both) == [("invalid_input", "refund_amount")]
+    assert errors_of(both) == [("invalid_input", "refundAmount")]
 
     # a web order comes back at the Rivoli store: units join its shelf, money goes back
     returned = await admin.mutate("paris", RETURN, orderId=order.id, location="paris-1",
@@ -266,7 +266,7 @@ async def test_returns_at_a_store_and_refunds(admin: Admin) -> None:
     too_much = await admin.mutate("admin", REFUND, paymentId=payment, amount="500.00")
     assert errors_of(too_much) == [("invalid_input", "amount")]
     assert errors_of(await admin.mutate("admin", REFUND, paymentId="pay_nope")) == [
-        ("not_found", "payment_id")]
+        ("not_found", "paymentId")]
     refunded = await admin.mutate("admin", REFUND, paymentId=payment, amount="4.90")
     assert refunded["userErrors"] == []
     assert refunded["payment"]["refunded"] == {"amount": "24.80"}

@@ -143,5 +143,5 @@ async def test_transfers_are_sent_and_received_by_the_right_stores(admin: Admin)
     assert arrived["transfer"]["status"] == "received"
     assert await on_hand(admin, "paris-2") == 4
     again = await admin.mutate("admin", ARRIVE, id=transfer["id"])
-    assert errors_of(again) == [("not_found", "transfer_id")]
+    assert errors_of(again) == [("not_found", "transferId")]
     assert (await admin.data("admin", IN_TRANSIT))["stockTransfers"] == []

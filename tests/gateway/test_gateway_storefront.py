@@ -130,7 +130,7 @@ async def test_store_availability_is_the_store_locator_with_live_stock(
     assert not rivoli["openNow"] and not rivoli["pickupToday"]
     assert rivoli["nextOpening"] == "2026-03-09T10:00:00+01:00"
     body = await shop.gql(STORES, skus=["TEE-M"], radius=1000.0)
-    assert body["errors"][0]["extensions"] == {"code": "invalid_input", "field": "radius_km"}
+    assert body["errors"][0]["extensions"] == {"code": "invalid_input", "field": "radiusKm"}
 
 
 # -- carts --------------------------------------------------------------------------------------

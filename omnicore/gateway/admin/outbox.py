@@ -241,7 +241,7 @@ class StaffKeyRevoke(graphene.Mutation):
             await commerce_of(info).auth.revoke_staff_key(id)
             return {"revoked_id": id}
 
-        return await mutation_result(work)
+        return await mutation_result(work, fields={"key_id": "id"})
 
 
 # -- the root fields ------------------------------------------------------------------------------
