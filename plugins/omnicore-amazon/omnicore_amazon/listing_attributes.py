@@ -1,10 +1,16 @@
 """Catalog products → Listings Items attributes (the JSON Amazon's product types describe).
 
 Every attribute is a list of objects, one per marketplace, with the
-``marketplace_id`` it applies to and, for texts, its ``language_tag``:
+``marketplace_id`` it applies to and, for texts, the ``language_tag`` of that
+marketplace (``AmazonSettings.language_of``: fr_FR in France, fr_BE in Belgium …):
 
     "item_name": [{"value": "Classic tee - M", "language_tag": "fr_FR",
-                   "marketplace_id": "A13V1IB3VIYZZH"}]
+                   "marketplace_id": "A13V1IB3VIYZZH"},
+                  {"value": "Classic tee - M", "language_tag": "fr_BE",
+                   "marketplace_id": "AMEN7PMS3EDWL"}]
+
+A ``putListingsItem`` names one marketplace: ``for_marketplace`` keeps the entries of
+that marketplace (and those that name none, such as ``fulfillment_availability``).
 
 Defaults, each replaceable (or removable with ``""``) per family in
 ``[plugins.amazon.families.<family>.attributes]``:
@@ -37,7 +43,7 @@ from typing import Any
 from omnicore_amazon.settings import AmazonSettings
 
 __all__ = ["FULFILLMENT_CHANNEL", "LOCALIZED", "ListingBuilder", "availability_value",
-           "offer_value", "patches", "render"]
+           "for_marketplace", "offer_value", "patches", "render"]
 
 FULFILLMENT_CHANNEL = "DEFAULT"
 #: attributes whose values are texts in a language (they carry ``language_tag``)
@@ -63,6 +69,21 @@ def offer_value(amount: Decimal, currency: str, marketplace_ids: list[str]
     return [{"currency": currency, "marketplace_id": mp,
              "our_price": [{"schedule": [{"value_with_tax": number}]}]}
             for mp in marketplace_ids]
+
+
+def for_marketplace(attributes: Mapping[str, Any], marketplace_id: str) -> dict[str, Any]:
+    """The entries of each attribute that apply to ``marketplace_id`` (or to no marketplace
+    in particular); an attribute left with none is left out."""
+    found: dict[str, Any] = {}
+    for name, entries in attributes.items():
+        if not isinstance(entries, list):
+            found[name] = entries
+            continue
+        kept = [e for e in entries if not isinstance(e, Mapping)
+                or e.get("marketplace_id") in (None, marketplace_id)]
+        if kept:
+            found[name] = kept
+    return found
 
 
 def _barcode_type(barcode: str) -> str:
@@ -104,13 +125,13 @@ class ListingBuilder:
     def __init__(self, settings: AmazonSettings) -> None:
         self.settings = settings
         self.marketplace_ids = list(settings.marketplace_ids)
-        self.language = settings.language
+        self.languages = {mp: settings.language_of(mp) for mp in self.marketplace_ids}
 
     def _text(self, name: str, value: str) -> list[dict[str, Any]]:
-        entry: dict[str, Any] = {"value": value}
-        if name in LOCALIZED:
-            entry["language_tag"] = self.language
-        return [{**entry, "marketplace_id": mp} for mp in self.marketplace_ids]
+        if name not in LOCALIZED:
+            return [{"value": value, "marketplace_id": mp} for mp in self.marketplace_ids]
+        return [{"value": value, "language_tag": self.languages[mp], "marketplace_id": mp}
+                for mp in self.marketplace_ids]
 
     def defaults(self, product: Mapping[str, Any], variant: Mapping[str, Any]
                  ) -> dict[str, Any]:

@@ -5,10 +5,16 @@ A SKU is listed when its product's family has a product type (``families`` or
 price list, else the default list, in the channel's currency).
 
 * A SKU Amazon has not yet accepted is sent whole with ``putListingsItem``
-  (``requirements: LISTING``), including its price and its current quantity.
-* A listed SKU whose attributes changed gets ``patchListingsItem``: one ``replace``
-  per changed top-level attribute, a ``delete`` for one that disappeared. Nothing
-  changed, nothing sent — so a replayed event costs no call.
+  (``requirements: LISTING``), including its price and its current quantity — one
+  call per marketplace, as the Listings Items model allows one marketplace per PUT
+  (and per DELETE), each with that marketplace's entries, language tag and
+  ``issueLocale``. The SKU is listed once every marketplace accepted it; until then
+  the next change puts it again everywhere (a PUT replaces the whole listing: an
+  accepted marketplace is left as it was).
+* A listed SKU whose attributes changed gets one ``patchListingsItem`` for all the
+  marketplaces (``marketplaceIds=A,B``): one ``replace`` per changed top-level
+  attribute, a ``delete`` for one that disappeared. Nothing changed, nothing sent —
+  so a replayed event costs no call.
 * Amazon may answer HTTP 200 with ``status: INVALID`` and ``issues``: the issues
   are stored per SKU (``omnicore amazon status``), the SKU keeps its last accepted
   attributes, and the next change tries again. An ``ACCEPTED`` answer may carry
@@ -25,7 +31,12 @@ import attrs
 from sqlalchemy import select
 
 from omnicore_amazon.errors import SpApiError
-from omnicore_amazon.listing_attributes import ListingBuilder, availability_value, patches
+from omnicore_amazon.listing_attributes import (
+    ListingBuilder,
+    availability_value,
+    for_marketplace,
+    patches,
+)
 from omnicore_amazon.state import listings, stock
 
 if TYPE_CHECKING:
@@ -64,10 +75,6 @@ class ListingSync:
         from urllib.parse import quote
 
         return f"/listings/2021-08-01/items/{self.settings.seller_id}/{quote(sku, safe='')}"
-
-    def _params(self) -> dict[str, Any]:
-        return {"marketplaceIds": list(self.settings.marketplace_ids),
-                "issueLocale": self.settings.issue_locale}
 
     async def push_handles(self, handles: Iterable[str], *, max_wait: float | None = None,
                            raise_retryable: bool = True) -> list[ListingOutcome]:
@@ -144,11 +151,15 @@ class ListingSync:
     async def _put(self, handle: str, sku: str, product_type: str, wanted: dict[str, Any],
                    max_wait: float | None) -> ListingOutcome:
         quantity, event_id = await self._quantity(sku)
-        body = {"productType": product_type, "requirements": "LISTING",
-                "attributes": {**wanted, "fulfillment_availability": availability_value(quantity)}}
-        answer = await self.client.call("putListingsItem", "PUT", self._path(sku),
-                                        params=self._params(), json=body, max_wait=max_wait)
-        outcome = await self._record(handle, sku, product_type, answer, wanted, "put",
+        attributes = {**wanted, "fulfillment_availability": availability_value(quantity)}
+        answers: list[tuple[str | None, Any]] = []
+        for marketplace in self.settings.marketplace_ids:  # one marketplace per PUT
+            body = {"productType": product_type, "requirements": "LISTING",
+                    "attributes": for_marketplace(attributes, marketplace)}
+            answers.append((marketplace, await self.client.call(
+                "putListingsItem", "PUT", self._path(sku),
+                params=self.settings.put_params(marketplace), json=body, max_wait=max_wait)))
+        outcome = await self._record(handle, sku, product_type, answers, wanted, "put",
                                      listed_now=True)
         if outcome.status == "ACCEPTED":
             async with self.store.write() as conn:
@@ -165,20 +176,33 @@ class ListingSync:
         if not ops:
             return ListingOutcome(sku, "unchanged", "ACCEPTED")
         answer = await self.client.call(
-            "patchListingsItem", "PATCH", self._path(sku), params=self._params(),
+            "patchListingsItem", "PATCH", self._path(sku), params=self.settings.patch_params(),
             json={"productType": product_type, "patches": ops}, max_wait=max_wait)
-        return await self._record(None, sku, product_type, answer, wanted, "patch",
+        return await self._record(None, sku, product_type, [(None, answer)], wanted, "patch",
                                   listed_now=False)
 
-    async def _record(self, handle: str | None, sku: str, product_type: str, answer: Any,
-                      wanted: dict[str, Any], action: str, *, listed_now: bool
-                      ) -> ListingOutcome:
-        answer = answer or {}
-        status = str(answer.get("status") or "INVALID")
-        issues = [i for i in answer.get("issues") or [] if isinstance(i, dict)]
+    async def _record(self, handle: str | None, sku: str, product_type: str,
+                      answers: list[tuple[str | None, Any]], wanted: dict[str, Any],
+                      action: str, *, listed_now: bool) -> ListingOutcome:
+        """Store the outcome of one put (an answer per marketplace) or one patch: accepted
+        when every answer is; the issues of all of them, each once."""
+        status, submission, refused_in = "ACCEPTED", None, []
+        issues: list[dict[str, Any]] = []
+        for marketplace, raw in answers:
+            answer = raw or {}
+            said = str(answer.get("status") or "INVALID")
+            for issue in answer.get("issues") or []:
+                if isinstance(issue, dict) and issue not in issues:
+                    issues.append(issue)
+            if said not in ("ACCEPTED", "VALID"):
+                refused_in.append(marketplace or "")
+                if status in ("ACCEPTED", "VALID"):
+                    status, submission = said, answer.get("submissionId")
+            elif status in ("ACCEPTED", "VALID"):
+                status, submission = said, answer.get("submissionId")
         accepted = status in ("ACCEPTED", "VALID")
         row: dict[str, Any] = {"sku": sku, "product_type": product_type, "status": status,
-                               "submission_id": answer.get("submissionId"), "issues": issues,
+                               "submission_id": submission, "issues": issues,
                                "updated_at": self.store.stamp(), "listed": False}
         columns = ["status", "submission_id", "issues", "updated_at"]
         if handle is not None:
@@ -191,10 +215,14 @@ class ListingSync:
             columns.append("product_type")
         async with self.store.write() as conn:
             await self.store.upsert(conn, listings, row, ["sku"], update_columns=columns)
+        note = None
         if not accepted:
-            log.warning("Amazon refused the %s of %s: %s", action, sku,
+            where = ", ".join(m for m in refused_in if m)
+            note = f"refused in {where}" if where else None
+            log.warning("Amazon refused the %s of %s%s: %s", action, sku,
+                        f" in {where}" if where else "",
                         "; ".join(f"{i.get('code')}: {i.get('message')}" for i in issues))
-        return ListingOutcome(sku, action if accepted else "invalid", status, issues)
+        return ListingOutcome(sku, action if accepted else "invalid", status, issues, note)
 
     async def _refused(self, handle: str, sku: str, product_type: str, exc: SpApiError
                        ) -> ListingOutcome:

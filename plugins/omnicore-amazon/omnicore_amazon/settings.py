@@ -18,7 +18,7 @@ import attrs
 from omnicore import InvalidInput
 from omnicore_amazon.marketplaces import ENDPOINTS, Marketplace, find
 
-__all__ = ["FEED_MAX_MESSAGES", "AmazonSettings", "FamilyMapping"]
+__all__ = ["FEED_MAX_MESSAGES", "AmazonSettings", "FamilyMapping", "MarketplaceOptions"]
 
 #: A JSON_LISTINGS_FEED document holds at most this many messages.
 FEED_MAX_MESSAGES = 25_000
@@ -100,6 +100,47 @@ def _families(value: Any) -> dict[str, FamilyMapping]:
     return found
 
 
+@attrs.frozen
+class MarketplaceOptions:
+    """``[plugins.amazon.marketplaces.<country or id>]``: one marketplace's languages.
+
+    ``language_tag`` is the language listing texts are tagged with there (``nl_BE``);
+    ``issue_locale`` the locale Amazon writes the issues of that marketplace's
+    submissions in (``en_GB``). Left out: the plugin-wide setting, else the
+    marketplace's own language (``fr_BE`` for BE).
+    """
+
+    language_tag: str | None = None
+    issue_locale: str | None = None
+
+
+def _marketplace_options(value: Any) -> dict[str, MarketplaceOptions]:
+    if not isinstance(value, Mapping):
+        raise InvalidInput("must be a table: marketplace → language_tag, issue_locale",
+                           field="marketplaces")
+    found: dict[str, MarketplaceOptions] = {}
+    for key, raw in value.items():
+        where = f"marketplaces.{key}"
+        known = find(str(key))
+        marketplace_id = known.id if known is not None else str(key).strip().upper()
+        if known is None and not _MARKETPLACE_ID.fullmatch(marketplace_id):
+            raise InvalidInput("is neither a marketplace id nor a country code", field=where)
+        if not isinstance(raw, Mapping):
+            raise InvalidInput("must be a table with language_tag and/or issue_locale",
+                               field=where)
+        unknown = sorted(set(raw) - {"language_tag", "issue_locale"})
+        if unknown:
+            raise InvalidInput("is not a known key (known: issue_locale, language_tag)",
+                               field=f"{where}.{unknown[0]}")
+        for name in ("language_tag", "issue_locale"):
+            tag = raw.get(name)
+            if tag is not None and (not isinstance(tag, str) or not _LANGUAGE_TAG.fullmatch(tag)):
+                raise InvalidInput("must look like fr_BE", field=f"{where}.{name}")
+        found[marketplace_id] = MarketplaceOptions(raw.get("language_tag"),
+                                                   raw.get("issue_locale"))
+    return found
+
+
 def _carriers(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise InvalidInput("must be a table: omnicore carrier → Amazon carrier code",
@@ -177,12 +218,16 @@ class AmazonSettings:
     #: The omnicore channel (kind marketplace) whose availability Amazon may sell.
     channel: str = attrs.field(default="amazon", validator=_check(
         _CODE, "must be a channel code"))
-    #: Language of listing texts (fr_FR …); default: the first marketplace's.
+    #: Language of listing texts (fr_FR …) in every marketplace without its own
+    #: ``marketplaces.<id>.language_tag``; default: each marketplace's own language.
     language_tag: str | None = attrs.field(default=None, validator=_optional(
         _LANGUAGE_TAG, "must look like fr_FR"))
-    #: Locale Amazon localises listing issues in (en_US …); default: its own choice.
+    #: Locale Amazon localises listing issues in (en_US …) for every marketplace without
+    #: its own ``marketplaces.<id>.issue_locale``; default: each marketplace's language.
     issue_locale: str | None = attrs.field(default=None, validator=_optional(
         _LANGUAGE_TAG, "must look like en_US"))
+    #: Per marketplace (country code or id): ``language_tag`` and ``issue_locale``.
+    marketplaces: Any = attrs.field(factory=dict, converter=_marketplace_options)
     #: Product type and attribute mapping per catalog family.
     families: Any = attrs.field(factory=dict, converter=_families)
     #: Product type of families without a mapping; None: those products are not listed.
@@ -220,7 +265,7 @@ class AmazonSettings:
     timeout_seconds: float = attrs.field(default=30.0, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
-        regions = {m.region for m in self.marketplaces}
+        regions = {m.region for m in self.known_marketplaces}
         if len(regions) > 1:
             raise InvalidInput("the marketplaces belong to several SP-API regions; configure "
                                "one plugin per region", field="marketplace_ids")
@@ -231,12 +276,16 @@ class AmazonSettings:
         if self.region is not None and regions and regions != {self.region}:
             raise InvalidInput(f"the marketplaces are in region {regions.pop()}, not "
                                f"{self.region}", field="region")
+        strangers = [i for i in self.marketplaces if i not in self.marketplace_ids]
+        if strangers:
+            raise InvalidInput(f"{strangers[0]} is not one of marketplace_ids",
+                               field="marketplaces")
         if self.feed_max_messages > FEED_MAX_MESSAGES:
             raise InvalidInput(f"must be at most {FEED_MAX_MESSAGES}",
                                field="feed_max_messages")
 
     @property
-    def marketplaces(self) -> list[Marketplace]:
+    def known_marketplaces(self) -> list[Marketplace]:
         """The configured marketplaces this plugin knows (currency, language)."""
         return [m for m in (find(i) for i in self.marketplace_ids) if m is not None]
 
@@ -244,14 +293,43 @@ class AmazonSettings:
     def api_region(self) -> str:
         if self.region is not None:
             return self.region
-        return self.marketplaces[0].region
+        return self.known_marketplaces[0].region
 
     @property
     def language(self) -> str:
+        """The language of the first marketplace (see ``language_of``)."""
+        return self.language_of(self.marketplace_ids[0])
+
+    def language_of(self, marketplace_id: str) -> str:
+        """The language tag of listing texts in ``marketplace_id``: its own setting, the
+        plugin-wide ``language_tag``, else the marketplace's language (en_US if unknown)."""
+        options = self.marketplaces.get(marketplace_id)
+        if options is not None and options.language_tag:
+            return str(options.language_tag)
         if self.language_tag:
             return self.language_tag
-        known = self.marketplaces
-        return known[0].language_tag if known else "en_US"
+        known = find(marketplace_id)
+        return known.language_tag if known is not None else "en_US"
+
+    def issue_locale_of(self, marketplace_id: str) -> str:
+        """The locale of the issues of a submission to ``marketplace_id``: its own
+        setting, the plugin-wide ``issue_locale``, else its listing language."""
+        options = self.marketplaces.get(marketplace_id)
+        if options is not None and options.issue_locale:
+            return str(options.issue_locale)
+        return self.issue_locale or self.language_of(marketplace_id)
+
+    def put_params(self, marketplace_id: str) -> dict[str, Any]:
+        """Query of ``putListingsItem`` / ``deleteListingsItem``: one marketplace (the
+        Listings Items model allows at most one), with that marketplace's issue locale."""
+        return {"marketplaceIds": [marketplace_id],
+                "issueLocale": self.issue_locale_of(marketplace_id)}
+
+    def patch_params(self) -> dict[str, Any]:
+        """Query of ``patchListingsItem``: every marketplace at once; issues in the first
+        marketplace's locale (what Amazon would choose)."""
+        return {"marketplaceIds": list(self.marketplace_ids),
+                "issueLocale": self.issue_locale_of(self.marketplace_ids[0])}
 
     def product_type(self, family: str | None) -> str | None:
         mapping: FamilyMapping | None = self.families.get(family) if family else None

@@ -181,8 +181,7 @@ class StockSync:
         try:
             answer = await self.client.call(
                 "patchListingsItem", "PATCH", path, json=body, max_wait=max_wait,
-                params={"marketplaceIds": list(self.settings.marketplace_ids),
-                        "issueLocale": self.settings.issue_locale})
+                params=self.settings.patch_params())
         except SpApiError as exc:
             if exc.retryable:
                 raise

@@ -11,6 +11,10 @@ processing report (``header``, ``issues``, ``summary``); Orders 2026-01-01's
 
 Tests script failures with ``fake.script(operation, response, …)``: the scripted
 responses are served first, in order, then the normal behaviour resumes.
+
+Like SP-API, a ``putListingsItem`` naming several marketplaces is refused (400
+``InvalidInput``: the model allows one); ``invalid_skus[sku]`` makes a submission
+``INVALID`` in every marketplace, or only in those of ``invalid_in[sku]``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ UPLOADS = "https://tortuga-prod-eu.s3-eu-west-1.amazonaws.com"
 REPORTS = "https://d34o8swod1owfl.cloudfront.net"
 SELLER = "A2EXAMPLESELLER"
 FR = "A13V1IB3VIYZZH"
+BE = "AMEN7PMS3EDWL"
 ACCESS_TOKEN = "Atza|IwEBIExampleAccessTokenGrantedByLoginWithAmazon0001"
 
 RATES = {
@@ -63,6 +68,7 @@ class FakeAmazon:
         self.calls: dict[str, list[httpx.Request]] = defaultdict(list)
         self.token_requests: list[httpx.Request] = []
         self.invalid_skus: dict[str, list[dict[str, Any]]] = {}
+        self.invalid_in: dict[str, set[str]] = {}
         self.feed_errors: dict[str, dict[str, Any]] = {}
         self.documents: dict[str, bytes] = {}
         self.feeds: dict[str, dict[str, Any]] = {}
@@ -132,7 +138,15 @@ class FakeAmazon:
         from urllib.parse import unquote
 
         sku = unquote(sku)
+        marketplaces = request.url.params.get("marketplaceIds", "").split(",")
+        if operation == "putListingsItem" and len(marketplaces) != 1:
+            return self._answer(operation, request, error_response(
+                400, "InvalidInput", "Invalid input. marketplaceIds: size must be between 1 "
+                "and 1"))
         issues = self.invalid_skus.get(sku)
+        where = self.invalid_in.get(sku)
+        if issues and where is not None and not where & set(marketplaces):
+            issues = None
         body: dict[str, Any] = {"sku": sku, "status": "INVALID" if issues else "ACCEPTED",
                                 "submissionId": f"f1dc2914-75dd-11ea-bc55-{next(self.ids):012d}",
                                 "issues": issues or []}

@@ -2,14 +2,25 @@
 
 Nothing here imports the core's ``tests/``: what is needed lives in
 ``amazon_world.py`` (the shop) and ``amazon_fake.py`` (Amazon).
+
+Every request a test sends to SP-API is checked, when the test ends, against Amazon's
+models (``vendor_requests``, from ``omnicore.testing``): the Listings Items, Feeds and
+Orders models of ``../shared/contracts/amazon-sp-api/`` beside the repository (or
+``tests/contracts/`` when a copy is there). Without them, requests are recorded, not
+checked, and the tests that read a model skip, naming the folder.
+
+``marketplace_ids`` is the seller's marketplaces (``["FR"]``); the listing, stock and
+order modules run every test with ``["FR", "BE"]`` as well.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +30,13 @@ from amazon_world import build_world
 from omnicore_amazon import AmazonPlugin
 
 from omnicore import Commerce
-from omnicore.testing import FakeClock
+from omnicore.testing import (
+    ApiConformance,
+    FakeClock,
+    OpenApiDocument,
+    conformance_fixture,
+    find_contracts,
+)
 
 CLIENT_ID = "amzn1.application-oa2-client.4e8b0c1d2f3a4b5c6d7e8f9a0b1c2d3e"
 CLIENT_SECRET = "amzn1.oa2-cs.v1.9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -42,6 +59,37 @@ SETTINGS: dict[str, Any] = {
         "socks": "SOCKS",
     },
 }
+
+
+#: the SP-API models the requests are checked against (Apache 2.0, amzn/selling-partner-api-models)
+MODELS = ("listingsItems_2021-08-01.json", "feeds_2021-06-30.json", "orders_2026-01-01.json",
+          "ordersV0.json")
+#: where they are looked for: a copy beside the tests, else shared/ beside the repository
+CONTRACTS = next((folder for folder in (
+    Path(__file__).parent / "contracts" / "amazon-sp-api",
+    find_contracts(__file__, "amazon-sp-api")) if folder is not None and folder.is_dir()),
+    None)
+MISSING = ("Amazon's SP-API models are not available: put ../shared/contracts/amazon-sp-api/ "
+           "beside the repository")
+
+
+def model(name: str) -> Any:
+    """One SP-API model as JSON, read from its file; the test skips without it."""
+    if CONTRACTS is None or not (CONTRACTS / name).is_file():
+        pytest.skip(MISSING)
+    return json.loads((CONTRACTS / name).read_text(encoding="utf-8"))
+
+
+def _sp_api() -> ApiConformance | None:
+    if CONTRACTS is None:
+        return None
+    return ApiConformance([OpenApiDocument.load(CONTRACTS / name) for name in MODELS],
+                          hosts=["sellingpartnerapi-*.amazon.com",
+                                 "sandbox.sellingpartnerapi-*.amazon.com"])
+
+
+#: every test's requests to SP-API, checked against the models when it ends
+vendor_requests = conformance_fixture(_sp_api)
 
 
 class FakeTime:
@@ -117,9 +165,22 @@ async def open_shop(db_url: str, clock: FakeClock, plugin: AmazonPlugin,
 
 
 @pytest.fixture
-async def shop(db_url: str, clock: FakeClock, plugin: AmazonPlugin,
-               amazon: FakeAmazon) -> AsyncIterator[Commerce]:
-    commerce = await open_shop(db_url, clock, plugin)
+def marketplace_ids() -> list[str]:
+    """The seller's marketplaces; parametrized with ``["FR", "BE"]`` by the listing, stock
+    and order modules."""
+    return ["FR"]
+
+
+@pytest.fixture
+def amazon_settings(marketplace_ids: list[str]) -> dict[str, Any]:
+    """``[plugins.amazon]`` of the test: ``SETTINGS`` for ``marketplace_ids``."""
+    return {**SETTINGS, "marketplace_ids": list(marketplace_ids)}
+
+
+@pytest.fixture
+async def shop(db_url: str, clock: FakeClock, plugin: AmazonPlugin, amazon: FakeAmazon,
+               amazon_settings: dict[str, Any]) -> AsyncIterator[Commerce]:
+    commerce = await open_shop(db_url, clock, plugin, **amazon_settings)
     try:
         await build_world(commerce)
         amazon.calls.clear()

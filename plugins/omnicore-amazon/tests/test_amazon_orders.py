@@ -1,16 +1,26 @@
-"""Orders: imported once into the same stock and customers, cancelled, shipments confirmed."""
+"""Orders: imported once into the same stock and customers, cancelled, shipments confirmed.
+Every test runs for FR alone and for FR + BE."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from amazon_fake import FR, FakeAmazon, error_response, order_2026, order_item_v0, order_v0
+import pytest
+from amazon_fake import BE, FR, FakeAmazon, error_response, order_2026, order_item_v0, order_v0
 from amazon_world import build_world
 from conftest import open_shop
 from omnicore_amazon import AmazonPlugin
 
 from omnicore import Commerce, Event
 from omnicore.testing import FakeClock
+
+pytestmark = pytest.mark.parametrize("marketplace_ids", [["FR"], ["FR", "BE"]],
+                                     ids=["FR", "FR+BE"])
+
+
+def ids_of(marketplace_ids: list[str]) -> str:
+    return ",".join({"FR": FR, "BE": BE}[m] for m in marketplace_ids)
 
 BUYER = "x7kq2m9@marketplace.amazon.fr"
 
@@ -20,7 +30,8 @@ async def _available(shop: Commerce, sku: str) -> int:
 
 
 async def test_an_order_is_imported_once_with_stock_and_customer(
-        shop: Commerce, plugin: AmazonPlugin, amazon: FakeAmazon) -> None:
+        shop: Commerce, plugin: AmazonPlugin, amazon: FakeAmazon,
+        marketplace_ids: list[str]) -> None:
     await shop.stock.receive("TEE-M", "wh", 10, source="erp")
     await shop.outbox.drain()
     amazon.order_pages = [
@@ -35,7 +46,7 @@ async def test_an_order_is_imported_once_with_stock_and_customer(
     assert (result.seen, result.imported, result.waiting) == (2, 1, 1)
     first, second = amazon.calls["searchOrders"]
     params = first.url.params
-    assert params["marketplaceIds"] == FR
+    assert params["marketplaceIds"] == ids_of(marketplace_ids)
     assert params["fulfilledBy"] == "MERCHANT"
     assert params["includedData"] == "BUYER,RECIPIENT,PROCEEDS,FULFILLMENT"
     assert params["lastUpdatedAfter"] == "2026-02-27T09:30:00Z"  # three days back, at first
@@ -197,8 +208,10 @@ async def test_an_unknown_carrier_is_sent_as_other_with_its_name(
 
 
 async def test_orders_through_the_v0_api(
-        db_url: str, clock: FakeClock, plugin: AmazonPlugin, amazon: FakeAmazon) -> None:
-    commerce = await open_shop(db_url, clock, plugin, orders_api="v0")
+        db_url: str, clock: FakeClock, plugin: AmazonPlugin, amazon: FakeAmazon,
+        amazon_settings: dict[str, Any], marketplace_ids: list[str]) -> None:
+    commerce = await open_shop(db_url, clock, plugin, **{**amazon_settings,
+                                                         "orders_api": "v0"})
     try:
         await build_world(commerce)
         await commerce.stock.receive("TEE-M", "wh", 10, source="erp")
@@ -216,7 +229,8 @@ async def test_orders_through_the_v0_api(
 
         assert (result.imported, result.waiting) == (1, 1)
         first = amazon.calls["getOrders"][0].url.params
-        assert (first["MarketplaceIds"], first["FulfillmentChannels"]) == (FR, "MFN")
+        assert (first["MarketplaceIds"], first["FulfillmentChannels"]) == (
+            ids_of(marketplace_ids), "MFN")
         assert amazon.calls["getOrders"][1].url.params["NextToken"] == "page-1"
         # the items came in two pages of getOrderItems
         assert [c.url.params.get("NextToken") for c in amazon.calls["getOrderItems"]] == [

@@ -1,15 +1,25 @@
-"""Stock: stock.changed coalesced into feeds, sold-out SKUs patched at once, outages."""
+"""Stock: stock.changed coalesced into feeds, sold-out SKUs patched at once, outages.
+Every test runs for FR alone and for FR + BE."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from amazon_fake import FR, SELLER, FakeAmazon, error_response
+import pytest
+from amazon_fake import BE, FR, SELLER, FakeAmazon, error_response
 from amazon_world import SOCKS
 from omnicore_amazon import AmazonPlugin
 
 from omnicore import Commerce
 from omnicore.testing import FakeClock
+
+pytestmark = pytest.mark.parametrize("marketplace_ids", [["FR"], ["FR", "BE"]],
+                                     ids=["FR", "FR+BE"])
+
+
+def ids_of(marketplace_ids: list[str]) -> list[str]:
+    return [{"FR": FR, "BE": BE}[m] for m in marketplace_ids]
 
 
 def _quantity_patch(body: dict) -> int:
@@ -22,7 +32,8 @@ def _quantity_patch(body: dict) -> int:
 
 
 async def test_a_burst_of_changes_becomes_one_feed_and_its_report_is_read(
-        shop: Commerce, plugin: AmazonPlugin, amazon: FakeAmazon) -> None:
+        shop: Commerce, plugin: AmazonPlugin, amazon: FakeAmazon,
+        marketplace_ids: list[str]) -> None:
     # twelve SKUs counted in one go, then two of them change again before the push
     await shop.stock.set_levels([{"sku": sku, "location": "wh", "on_hand": 5 + n}
                                  for n, sku in enumerate(SOCKS)])
@@ -58,7 +69,7 @@ async def test_a_burst_of_changes_becomes_one_feed_and_its_report_is_read(
     assert quantities == expected
     feed_spec = amazon.bodies("createFeed")[0]
     assert feed_spec["feedType"] == "JSON_LISTINGS_FEED"
-    assert feed_spec["marketplaceIds"] == [FR]
+    assert feed_spec["marketplaceIds"] == ids_of(marketplace_ids)
     assert feed_spec["inputFeedDocumentId"] in amazon.documents
     assert await stock_sync.count_pending() == 0
 
@@ -82,7 +93,8 @@ async def test_a_burst_of_changes_becomes_one_feed_and_its_report_is_read(
 
 
 async def test_a_few_changes_go_as_patches(
-        shop: Commerce, plugin: AmazonPlugin, amazon: FakeAmazon) -> None:
+        shop: Commerce, plugin: AmazonPlugin, amazon: FakeAmazon,
+        marketplace_ids: list[str]) -> None:
     await shop.stock.receive("TEE-M", "wh", 4, source="erp")
     await shop.stock.receive("TEE-L", "wh", 6, source="erp")
     await shop.outbox.drain()
@@ -94,10 +106,13 @@ async def test_a_few_changes_go_as_patches(
         amazon.calls["patchListingsItem"], amazon.bodies("patchListingsItem"), strict=True)}
     assert quantities == {"TEE-M": 3, "TEE-L": 5}
     assert "createFeed" not in amazon.calls
+    for request in amazon.calls["patchListingsItem"]:  # one patch for every marketplace
+        assert request.url.params["marketplaceIds"] == ",".join(ids_of(marketplace_ids))
 
 
 async def test_a_sku_sold_out_in_a_store_stops_selling_on_amazon_at_once(
-        shop: Commerce, plugin: AmazonPlugin, amazon: FakeAmazon) -> None:
+        shop: Commerce, plugin: AmazonPlugin, amazon: FakeAmazon,
+        marketplace_ids: list[str]) -> None:
     await shop.stock.receive("TEE-L", "paris-1", 2, source="erp")
     await shop.outbox.drain()
     await plugin.started().stock.flush()
@@ -108,7 +123,8 @@ async def test_a_sku_sold_out_in_a_store_stops_selling_on_amazon_at_once(
 
     (request,) = amazon.calls["patchListingsItem"]
     assert request.url.path == f"/listings/2021-08-01/items/{SELLER}/TEE-L"
-    assert request.url.params["marketplaceIds"] == FR
+    assert request.url.params["marketplaceIds"] == ",".join(ids_of(marketplace_ids))
+    assert request.url.params["issueLocale"] == "fr_FR"
     assert json.loads(request.content)["productType"] == "SHIRT"
     assert _quantity_patch(json.loads(request.content)) == 0
     assert await plugin.started().stock.count_pending() == 0
@@ -231,13 +247,15 @@ async def test_a_buffer_change_of_the_channel_pushes_every_listed_sku(
 
 
 async def test_the_background_sync_flushes_after_the_burst(
-        db_url: str, clock: FakeClock, amazon: FakeAmazon) -> None:
+        db_url: str, clock: FakeClock, amazon: FakeAmazon,
+        amazon_settings: dict[str, Any]) -> None:
     from amazon_world import build_world
     from conftest import open_shop
 
     plugin = AmazonPlugin()
-    commerce = await open_shop(db_url, clock, plugin, background="events",
-                               coalesce_seconds=0.05, orders_poll_seconds=0)
+    commerce = await open_shop(db_url, clock, plugin, **{
+        **amazon_settings, "background": "events", "coalesce_seconds": 0.05,
+        "orders_poll_seconds": 0})
     try:
         await build_world(commerce)
         amazon.calls.clear()

@@ -8,10 +8,11 @@ Checkout then accepts ``payments=[{"gateway": "stripe", "data": {"payment_method
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-from omnicore import PluginError, hookimpl
+from omnicore import NotFound, PluginError, hookimpl
 from omnicore_stripe.client import StripeClient, encode
 from omnicore_stripe.gateway import StripeGateway, create_params
 from omnicore_stripe.settings import DEFAULT_API_VERSION, StripeSettings
@@ -65,8 +66,15 @@ class StripePlugin:
     async def startup(self, commerce: Commerce, settings: StripeSettings) -> None:
         client = StripeClient(settings, sleep=self._sleep, jitter=self._jitter,
                               transport=self._transport)
+        async def payment_created(payment_id: str) -> dt.datetime | None:
+            try:
+                return (await commerce.payments.get(payment_id)).created_at
+            except NotFound:
+                return None
+
         self.gateway = StripeGateway(settings, client,
-                                     now=lambda: commerce.clock().timestamp())
+                                     now=lambda: commerce.clock().timestamp(),
+                                     payment_created=payment_created)
         log.info("Stripe payments ready (%s mode, API version %s)",
                  "live" if settings.live else "test", settings.api_version)
 

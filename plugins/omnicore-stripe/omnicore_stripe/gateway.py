@@ -14,15 +14,17 @@ by the core after a crash — is answered by Stripe with the first result instea
 of charging twice. The create call's parameters are derived only from what a
 ``PaymentRef`` also carries (payment id, amount, order number, the storefront's
 ``data``), so reconciliation can replay it to find an intent whose id was never
-recorded.
+recorded — while Stripe still keeps the key (24 hours); the intent is looked up by
+its metadata first (``_recover``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from omnicore import InvalidInput, Money, PaymentDeclined, PluginError
@@ -39,6 +41,11 @@ log = logging.getLogger("omnicore_stripe")
 _ID = re.compile(r"[A-Za-z0-9_]{3,255}")
 #: statuses in which nothing is held on the customer's card any more
 SETTLED = ("canceled", "succeeded")
+#: Stripe prunes idempotency keys once they are 24 hours old: the create call is replayed
+#: (to find an intent search cannot see yet) only for a payment younger than this
+REPLAY_WINDOW = dt.timedelta(hours=23)
+#: when the plugin looks a payment up to know its age: its creation time, or None
+PaymentCreated = Callable[[str], Awaitable["dt.datetime | None"]]
 
 
 def _url(value: object, field: str) -> str:
@@ -93,10 +100,13 @@ class StripeGateway:
     code = "stripe"
 
     def __init__(self, settings: StripeSettings, client: StripeClient, *,
-                 now: Callable[[], float] | None = None) -> None:
+                 now: Callable[[], float] | None = None,
+                 payment_created: PaymentCreated | None = None) -> None:
         self.settings = settings
         self.client = client
         self.now = now or time.time
+        #: when an omnicore payment was created (``commerce.payments.get``); None: unknown
+        self.payment_created = payment_created
 
     # -- authorize -------------------------------------------------------------------------
 
@@ -221,32 +231,74 @@ class StripeGateway:
     async def _recover(self, payment: PaymentRef) -> str | None:
         """The intent of a payment whose ``reference`` was never recorded (a crash).
 
-        First the create call is replayed under the ``:authorize`` key: Stripe answers
-        with the intent it made (or, if the first call never reached it, makes one —
-        which the caller then cancels). That needs the order number; without it, or if
-        Stripe refuses the replay, the intent is searched by its metadata. A replay that
-        answers with the create call's own failure (a decline) means nothing is held.
+        1. Search: ``GET /v1/payment_intents/search`` with
+           ``metadata['omnicore_payment_id']:'<payment id>'`` — the metadata every intent
+           of this plugin carries. Found: that intent, and nothing is created.
+        2. Not found: Stripe's search lags (under a minute, up to an hour in an outage),
+           so an intent made moments ago may not show yet. While Stripe still keeps the
+           ``:authorize`` key — the payment is younger than ``REPLAY_WINDOW`` (23 h; Stripe
+           prunes keys after 24 h) — the create call is replayed under it: Stripe answers
+           with the intent it made (or, if the first call never reached it, makes one,
+           which the caller then cancels). A replay that answers with the create call's
+           own failure (a decline) means nothing is held.
+        3. Older, or of an unknown age: no replay — Stripe may have forgotten the key and
+           would authorize the card again. The search had hours to see the intent:
+           none means none was made.
         """
-        if payment.order_number:
-            params = create_params(payment.payment_id, payment.amount, payment.order_number,
-                                   payment.data, self.settings)
-            try:
-                intent = await self._post("void", "/payment_intents", params,
-                                          f"{payment.payment_id}:authorize", raw=True)
-                return str(intent["id"])
-            except StripeError as exc:
-                failed = exc.type == "card_error" or (
-                    exc.status in (400, 402, 404) and exc.type == "invalid_request_error")
-                if failed:
-                    return None  # the create call failed (replayed as such): nothing is held
-                if exc.type != "idempotency_error":
-                    raise to_omnicore(exc, operation="void") from None
-                log.info("replaying the create call of %s was refused (%s); searching",
-                         payment.payment_id, exc.type)
-        query = f"metadata['{METADATA_PAYMENT_ID}']:'{payment.payment_id}'"
-        found = await self._get("void", "/payment_intents/search", {"query": query})
-        intents = [i for i in found.get("data") or [] if isinstance(i, Mapping)]
+        try:
+            found = await self._search(payment.payment_id)
+        except StripeError as exc:  # search unavailable (accounts in India …)
+            if not await self._replayable(payment):
+                raise to_omnicore(exc, operation="void") from None
+            log.info("searching the intent of %s failed (%s); replaying its create call",
+                     payment.payment_id, exc.type)
+            found = None
+        except StripeUnreachable as exc:
+            raise to_omnicore(exc, operation="void") from None
+        if found is not None:
+            return found
+        if not payment.order_number or not await self._replayable(payment):
+            return None
+        params = create_params(payment.payment_id, payment.amount, payment.order_number,
+                               payment.data, self.settings)
+        try:
+            intent = await self._post("void", "/payment_intents", params,
+                                      f"{payment.payment_id}:authorize", raw=True)
+        except StripeError as exc:
+            failed = exc.type == "card_error" or (
+                exc.status in (400, 402, 404) and exc.type == "invalid_request_error")
+            if failed:
+                return None  # the create call failed (replayed as such): nothing is held
+            raise to_omnicore(exc, operation="void") from None
+        return str(intent["id"])
+
+    async def _search(self, payment_id: str) -> str | None:
+        """The intent Stripe's search finds for ``payment_id`` (one still holding money
+        first), or None."""
+        value = payment_id.replace("\\", "\\\\").replace("'", "\\'")
+        found = await self.client.get("/payment_intents/search", {
+            "query": f"metadata['{METADATA_PAYMENT_ID}']:'{value}'"})
+        intents = [i for i in found.get("data") or [] if isinstance(i, Mapping)
+                   and isinstance(i.get("id"), str)]
+        intents.sort(key=lambda i: i.get("status") in SETTLED)
         return str(intents[0]["id"]) if intents else None
+
+    async def _replayable(self, payment: PaymentRef) -> bool:
+        """Whether Stripe still keeps the payment's ``:authorize`` key (it is young enough)."""
+        created = (await self.payment_created(payment.payment_id)
+                   if self.payment_created is not None else None)
+        if created is None:
+            log.warning("the age of payment %s is not known: its create call is not replayed",
+                        payment.payment_id)
+            return False
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=dt.UTC)
+        age = self.now() - created.timestamp()
+        if age > REPLAY_WINDOW.total_seconds():
+            log.info("payment %s is %.0f h old: Stripe may have pruned its idempotency key; "
+                     "its create call is not replayed", payment.payment_id, age / 3600)
+            return False
+        return True
 
     # -- calls -----------------------------------------------------------------------------
 

@@ -95,7 +95,8 @@ class StripeSettings:
     #: A ``Retry-After`` longer than this is not waited for: the call fails instead.
     max_retry_after_seconds: float = attrs.field(
         default=30.0, validator=_positive("max_retry_after_seconds", zero=True))
-    #: Webhooks whose ``t=`` is further than this from now are refused (replays).
+    #: Webhooks whose ``t=`` is older than this are refused (replays); a ``t`` in the
+    #: future is accepted, as Stripe's libraries do.
     webhook_tolerance_seconds: int = attrs.field(
         default=300, validator=_positive("webhook_tolerance_seconds"))
     #: Ask for multicapture (IC+ accounts): partial captures keep the rest authorized.

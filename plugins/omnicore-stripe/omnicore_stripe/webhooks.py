@@ -3,10 +3,12 @@
 ``Stripe-Signature: t=<unix time>,v1=<hex>[,v1=<hex>…]``: the expected signature is
 the hex HMAC-SHA256 of ``"{t}.{raw body}"`` under the endpoint's signing secret. It
 is compared in constant time with every ``v1`` (Stripe sends several while a
-secret is being rolled); a ``t`` further than the tolerance (300 s) from now is
-refused, so a captured request cannot be replayed later. A replay inside that
-window, and Stripe's own redeliveries, are harmless: ``apply_events`` applies each
-event id once.
+secret is being rolled); a ``t`` older than the tolerance (300 s) is refused, so a
+captured request cannot be replayed later. A ``t`` in the future is accepted, as
+Stripe's own libraries accept it: only the age of a signature is bounded (a sender
+whose clock runs ahead is not refused; a forger still needs the secret). A replay
+inside that window, and Stripe's own redeliveries, are harmless: ``apply_events``
+applies each event id once.
 
 | Stripe event                                 | omnicore ``PaymentEvent``                   |
 |----------------------------------------------|---------------------------------------------|
@@ -74,7 +76,8 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str, *, now: float,
            tolerance: int) -> None:
-    """Raise ``Forbidden`` unless ``body`` carries a valid, fresh Stripe signature."""
+    """Raise ``Forbidden`` unless ``body`` carries a valid Stripe signature made at most
+    ``tolerance`` seconds before ``now`` (a timestamp after ``now`` is accepted)."""
     header = _header(headers, "stripe-signature")
     if not header:
         raise Forbidden("missing Stripe-Signature header", field="stripe-signature")
@@ -96,8 +99,8 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, *, now: float,
     if not matched:
         raise Forbidden("no Stripe-Signature v1 value matches the body",
                         field="stripe-signature")
-    if abs(now - timestamp) > tolerance:
-        raise Forbidden(f"the Stripe-Signature timestamp is more than {tolerance} s from now",
+    if now - timestamp > tolerance:  # like Stripe's libraries: too old, never too new
+        raise Forbidden(f"the Stripe-Signature timestamp is more than {tolerance} s old",
                         field="stripe-signature")
 
 

@@ -3,6 +3,10 @@ and the real ASGI gateway app for webhooks.
 
 Nothing here imports the core's ``tests/`` helpers: what is needed is copied into
 ``stripe_world.py`` and ``stripe_fake.py``.
+
+Every request a test sends to ``api.stripe.com`` is checked, when the test ends, against
+Stripe's parameters for API version 2025-08-27.basil (``contracts/``, see its README):
+``vendor_requests`` from ``omnicore.testing``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,11 +26,23 @@ from stripe_fake import FakeStripe
 from stripe_world import build_world
 
 from omnicore import Commerce
-from omnicore.testing import FakeClock
+from omnicore.testing import ApiConformance, FakeClock, OpenApiDocument, conformance_fixture
 
 SECRET_KEY = "sk_test_51OmniCoreTestKey7fQ2pLx9Zr4Vb8Nc3Wd6Ye1Ua5Th0Sg"
 WEBHOOK_SECRET = "whsec_5bY2nQ8rT4vK9mW1xZ6cJ3hF7dL0pS2a"
 SETTINGS = {"secret_key": SECRET_KEY, "webhook_secret": WEBHOOK_SECRET}
+
+
+#: Stripe's request parameters of the operations the plugin calls (contracts/README.md)
+CONTRACT = Path(__file__).parent / "contracts" / "stripe-2025-08-27.basil.json"
+
+
+def stripe_api() -> ApiConformance:
+    return ApiConformance([OpenApiDocument.load(CONTRACT)], hosts=["api.stripe.com"])
+
+
+#: every test's requests to Stripe, checked against the contract when it ends
+vendor_requests = conformance_fixture(stripe_api)
 
 
 class Sleeps:

@@ -10,6 +10,10 @@ Stripe's documented ones, and behaves like Stripe where the plugin relies on it:
   ``pm_card_chargeDeclined`` are declined (402 ``card_error``).
 * ``fail_next`` queues faults: a response lost after Stripe acted (``"timeout_after"``),
   a connection that never reached it (``"connect_error"``), or a canned error answer.
+* ``forget_idempotency_keys()``: what Stripe does to keys older than 24 hours — a
+  request under a forgotten key is a new request (a second authorization, for a create).
+* ``searchable = False``: the search index lags (Stripe's search is eventually
+  consistent): ``/payment_intents/search`` finds nothing.
 """
 
 from __future__ import annotations
@@ -211,6 +215,10 @@ class FakeStripe:
         (Stripe acts, the answer is lost), ``"connect_error"`` (never reaches Stripe) or
         ``(status, body, headers)`` answered instead of acting."""
         self._faults.append((path, fault))
+
+    def forget_idempotency_keys(self) -> None:
+        """Stripe pruned the keys (they are more than 24 hours old)."""
+        self._replays.clear()
 
     def paths(self) -> list[str]:
         return [f"{c.method} {c.path}" for c in self.calls]

@@ -98,11 +98,12 @@ async def test_retry_rules(answers: list[httpx.Response], calls: int, outcome: A
             side_effect=answers)
         stripe = client(sleeps)
         if outcome == "ok":
-            assert await stripe.post("/payment_intents", {"amount": 1},
+            assert await stripe.post("/payment_intents", {"amount": 100, "currency": "eur"},
                                      idempotency_key="k") == OK
         else:
             with pytest.raises(outcome):
-                await stripe.post("/payment_intents", {"amount": 1}, idempotency_key="k")
+                await stripe.post("/payment_intents", {"amount": 100, "currency": "eur"},
+                                  idempotency_key="k")
         await stripe.aclose()
     assert route.call_count == calls
     assert len(sleeps.delays) == calls - 1

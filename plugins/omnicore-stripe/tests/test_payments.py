@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
 from conftest import SECRET_KEY, SETTINGS, Sleeps, open_shop
@@ -18,6 +20,7 @@ from omnicore import (
     PaymentUnavailable,
 )
 from omnicore.orders import OrderStatus, PaymentStatus
+from omnicore.payments import PaymentRef
 from omnicore.testing import FakeClock
 
 
@@ -207,35 +210,102 @@ async def test_void_cancels_the_intent(shop: Commerce, stripe: FakeStripe) -> No
     assert stripe.intents[payment.reference]["status"] == "canceled"
 
 
-async def test_reconciliation_voids_an_intent_whose_id_was_never_recorded(
-    shop: Commerce, stripe: FakeStripe, clock: FakeClock
+def lost_reference(payment: Any, order_number: str | None,
+                   method: str = "pm_card_visa") -> PaymentRef:
+    """The payment as reconciliation sees it after a crash: the pi_… was never recorded."""
+    return PaymentRef(payment.id, None, payment.amount, payment.authorized, eur("0"), eur("0"),
+                      order_number, {"payment_method": method})
+
+
+async def test_reconciliation_finds_the_intent_by_its_metadata(
+    shop: Commerce, stripe: FakeStripe
 ) -> None:
     """The process died after Stripe authorized, before the pi_… was written down."""
-    from omnicore.payments import PaymentRef
-
     gateway = shop.payments.gateway("stripe")
     order = await shop.checkout(await cart(shop), payments=pay(), idempotency_key="ck")
     payment = order.payments[0]
-    lost = PaymentRef(payment.id, None, payment.amount, payment.authorized, eur("0"),
-                      eur("0"), order.number, {"payment_method": "pm_card_visa"})
     calls = len(stripe.calls)
-    result = await gateway.void(lost, idempotency_key=f"{payment.id}:void")
-    replay, cancel = stripe.calls[calls:]
+    result = await gateway.void(lost_reference(payment, order.number),
+                                idempotency_key=f"{payment.id}:void")
+    search, cancel = stripe.calls[calls:]
+    assert (search.method, search.path) == ("GET", "/payment_intents/search")
+    assert search.params == {"query": f"metadata['omnicore_payment_id']:'{payment.id}'"}
+    assert cancel.path == f"/payment_intents/{payment.reference}/cancel"
+    assert result.reference == payment.reference
+    assert len(stripe.intents) == 1  # looked up, never created again
+    assert stripe.intents[payment.reference]["status"] == "canceled"
+
+
+async def test_reconciliation_replays_the_create_call_while_search_lags(
+    shop: Commerce, stripe: FakeStripe
+) -> None:
+    """Search does not see an intent made moments ago; Stripe still has the key."""
+    gateway = shop.payments.gateway("stripe")
+    order = await shop.checkout(await cart(shop), payments=pay(), idempotency_key="ck")
+    payment = order.payments[0]
+    stripe.searchable = False
+    calls = len(stripe.calls)
+    await gateway.void(lost_reference(payment, order.number),
+                       idempotency_key=f"{payment.id}:void")
+    search, replay, cancel = stripe.calls[calls:]
+    assert search.path == "/payment_intents/search"
     # the create call replayed under the same key: Stripe answers with the same intent
     assert (replay.path, replay.key) == ("/payment_intents", f"{payment.id}:authorize")
     assert replay.pairs == stripe.calls[0].pairs
     assert len(stripe.intents) == 1
     assert cancel.path == f"/payment_intents/{payment.reference}/cancel"
+    assert stripe.intents[payment.reference]["status"] == "canceled"
+
+
+async def test_reconciliation_after_stripe_forgot_the_key_authorizes_nothing_again(
+    shop: Commerce, stripe: FakeStripe, clock: FakeClock
+) -> None:
+    """A day later Stripe has pruned the :authorize key: a replay would be a new charge."""
+    gateway = shop.payments.gateway("stripe")
+    order = await shop.checkout(await cart(shop), payments=pay(), idempotency_key="ck")
+    payment = order.payments[0]
+    clock.advance(hours=25)
+    stripe.forget_idempotency_keys()
+    calls = len(stripe.calls)
+    result = await gateway.void(lost_reference(payment, order.number),
+                                idempotency_key=f"{payment.id}:void")
+    assert [f"{c.method} {c.path}" for c in stripe.calls[calls:]] == [
+        "GET /payment_intents/search", f"POST /payment_intents/{payment.reference}/cancel"]
+    assert len(stripe.intents) == 1  # no second authorization
     assert result.reference == payment.reference
     assert stripe.intents[payment.reference]["status"] == "canceled"
+
+    # the double does forget: the old replay would have authorized the card a second time
+    again = await gateway.client.post("/payment_intents", create_params(
+        payment.id, payment.amount, order.number, {"payment_method": "pm_card_visa"},
+        gateway.settings), idempotency_key=f"{payment.id}:authorize")
+    assert again["id"] != payment.reference and again["status"] == "requires_capture"
+    assert len(stripe.intents) == 2
+
+
+async def test_reconciliation_after_the_window_never_replays_even_if_search_lags(
+    shop: Commerce, stripe: FakeStripe, clock: FakeClock
+) -> None:
+    """The residual case (search an hour behind, a payment more than 23 h old): nothing is
+    found and nothing is created; an authorization nobody captures lapses after 7 days."""
+    gateway = shop.payments.gateway("stripe")
+    order = await shop.checkout(await cart(shop), payments=pay(), idempotency_key="ck")
+    payment = order.payments[0]
+    clock.advance(hours=23, minutes=1)
+    stripe.forget_idempotency_keys()
+    stripe.searchable = False
+    calls = len(stripe.calls)
+    result = await gateway.void(lost_reference(payment, order.number),
+                                idempotency_key=f"{payment.id}:void")
+    assert [c.path for c in stripe.calls[calls:]] == ["/payment_intents/search"]
+    assert result.reference is None and "no PaymentIntent" in (result.message or "")
+    assert len(stripe.intents) == 1
 
 
 async def test_reconciliation_of_a_declined_authorization_releases_nothing(
     shop: Commerce, stripe: FakeStripe
 ) -> None:
     """The decline came back, the process died before recording it: the replay says so."""
-    from omnicore.payments import PaymentRef
-
     gateway = shop.payments.gateway("stripe")
     with pytest.raises(PaymentDeclined):
         await shop.checkout(await cart(shop), payments=pay("pm_card_chargeDeclined"),
@@ -245,27 +315,28 @@ async def test_reconciliation_of_a_declined_authorization_releases_nothing(
     lost = PaymentRef(payment_id, None, eur("44.70"), eur("0"), eur("0"), eur("0"),
                       intent["metadata"]["order_number"],
                       {"payment_method": "pm_card_chargeDeclined"})
+    stripe.searchable = False  # not indexed yet
     result = await gateway.void(lost, idempotency_key=f"{payment_id}:void")
     assert result.reference is None
     assert stripe.paths()[-1] == "POST /payment_intents"  # the replay; no cancel
     assert len(stripe.intents) == 1
+    # once search sees it, the declined intent is found and cancelled: nothing was held
+    stripe.searchable = True
+    found = await gateway.void(lost, idempotency_key=f"{payment_id}:void:2")
+    assert found.reference == intent["id"] and len(stripe.intents) == 1
 
 
 async def test_reconciliation_without_the_order_number_searches_by_metadata(
     shop: Commerce, stripe: FakeStripe
 ) -> None:
-    from omnicore.payments import PaymentRef
-
     gateway = shop.payments.gateway("stripe")
     order = await shop.checkout(await cart(shop), payments=pay(), idempotency_key="ck")
     payment = order.payments[0]
-    lost = PaymentRef(payment.id, None, payment.amount, payment.authorized, eur("0"),
-                      eur("0"), None, {"payment_method": "pm_card_visa"})
+    lost = lost_reference(payment, None)
     calls = len(stripe.calls)
     await gateway.void(lost, idempotency_key=f"{payment.id}:void")
     search, cancel = stripe.calls[calls:]
     assert (search.method, search.path) == ("GET", "/payment_intents/search")
-    assert search.params == {"query": f"metadata['omnicore_payment_id']:'{payment.id}'"}
     assert cancel.path == f"/payment_intents/{payment.reference}/cancel"
     # nothing found (the first call never reached Stripe): nothing to release
     stripe.searchable = False
