@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from omnicore_amazon.errors import LwaRefused, SpApiUnavailable, scrub
-from omnicore_amazon.marketplaces import LWA_TOKEN_URL
 from omnicore_amazon.settings import AmazonSettings
 
 __all__ = ["REFRESH_MARGIN", "LwaAuth"]
@@ -64,7 +63,7 @@ class LwaAuth:
         for attempt in range(attempts):
             try:
                 response = await self._http.post(
-                    LWA_TOKEN_URL, data=form,
+                    settings.lwa_token_url, data=form,
                     headers={"content-type": "application/x-www-form-urlencoded;charset=UTF-8"})
             except httpx.TransportError as exc:
                 if attempt + 1 == attempts:

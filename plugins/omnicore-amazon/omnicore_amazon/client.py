@@ -73,7 +73,8 @@ class SpApiClient:
                  jitter: Callable[[], float] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        self.base_url = endpoint(settings.api_region, sandbox=settings.sandbox)
+        self.base_url = (settings.api_base or "").rstrip("/") or endpoint(
+            settings.api_region, sandbox=settings.sandbox)
         self._sleep = sleep or asyncio.sleep
         self._jitter = jitter or random.random
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(settings.timeout_seconds),

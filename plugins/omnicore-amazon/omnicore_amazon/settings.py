@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
 from omnicore import InvalidInput
-from omnicore_amazon.marketplaces import ENDPOINTS, Marketplace, find
+from omnicore_amazon.marketplaces import ENDPOINTS, LWA_TOKEN_URL, Marketplace, find
 
 __all__ = ["FEED_MAX_MESSAGES", "AmazonSettings", "FamilyMapping", "MarketplaceOptions"]
 
@@ -190,6 +191,29 @@ def _optional(pattern: re.Pattern[str], message: str) -> Any:
     return check
 
 
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _http_url(*, origin: bool) -> Any:
+    """An https URL (http only on a loopback host, for local fakes and recorders);
+    ``origin``: scheme and host only, no path."""
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        shape = "an https:// origin without a path" if origin else "an https:// URL"
+        try:
+            parts = urlsplit(value) if isinstance(value, str) else None
+            host = parts.hostname if parts is not None else None
+        except ValueError:
+            parts, host = None, None
+        if parts is None or not host or parts.query or parts.fragment or (
+                origin and parts.path not in ("", "/")) or (
+                parts.scheme != "https" and not (parts.scheme == "http" and host in _LOOPBACK)):
+            raise InvalidInput(f"must be {shape} (http:// only for localhost, 127.0.0.1 or "
+                               "::1)", field=attribute.name)
+    return check
+
+
 @attrs.frozen
 class AmazonSettings:
     """``[plugins.amazon]`` of omnicore.toml, or ``OMNICORE_PLUGINS__AMAZON__<KEY>``."""
@@ -215,6 +239,11 @@ class AmazonSettings:
         re.compile("|".join(ENDPOINTS)), "must be na, eu or fe"))
     #: Call Amazon's static sandbox (https://sandbox.sellingpartnerapi-…) instead.
     sandbox: bool = False
+    #: The SP-API origin to call instead of the region's (a local fake, a recorder, a
+    #: proxy): https://…, or http:// on a loopback host. Exclusive with ``sandbox``.
+    api_base: str | None = attrs.field(default=None, validator=_http_url(origin=True))
+    #: The Login with Amazon token endpoint (default Amazon's).
+    lwa_token_url: str = attrs.field(default=LWA_TOKEN_URL, validator=_http_url(origin=False))
     #: The omnicore channel (kind marketplace) whose availability Amazon may sell.
     channel: str = attrs.field(default="amazon", validator=_check(
         _CODE, "must be a channel code"))
@@ -265,6 +294,9 @@ class AmazonSettings:
     timeout_seconds: float = attrs.field(default=30.0, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
+        if self.api_base is not None and self.sandbox:
+            raise InvalidInput("cannot be combined with api_base: point api_base at the "
+                               "sandbox instead", field="sandbox")
         regions = {m.region for m in self.known_marketplaces}
         if len(regions) > 1:
             raise InvalidInput("the marketplaces belong to several SP-API regions; configure "

@@ -20,6 +20,8 @@ from omnicore_amazon import (
     SpApiUnavailable,
 )
 
+from omnicore import InvalidInput
+
 PATH = "/listings/2021-08-01/items/A2EXAMPLESELLER/TEE-M"
 PATCH = {"productType": "SHIRT", "patches": [{
     "op": "replace", "path": "/attributes/fulfillment_availability",
@@ -162,6 +164,48 @@ async def test_no_answer_is_retried_then_unavailable(
         await client.call("getFeedDocument", "GET", "/feeds/2021-06-30/documents/slow")
     assert len(amazon.calls["getFeedDocument"]) == 3
     assert "ConnectTimeout" in str(caught.value)
+
+
+async def test_api_base_and_lwa_token_url_point_the_plugin_at_a_local_server() -> None:
+    import respx
+
+    local = "http://127.0.0.1:8999"
+    with respx.mock(assert_all_called=True) as router:
+        token = router.post(f"{local}/auth/o2/token").mock(return_value=httpx.Response(
+            200, json={"access_token": ACCESS_TOKEN, "token_type": "bearer",
+                       "expires_in": 3600, "refresh_token": REFRESH_TOKEN}))
+        item = router.get(f"{local}/listings/2021-08-01/items/A2EXAMPLESELLER/TEE-M").mock(
+            return_value=httpx.Response(200, json={"sku": "TEE-M"}))
+        client = SpApiClient(settings(api_base=f"{local}/",
+                                      lwa_token_url=f"{local}/auth/o2/token"))
+        try:
+            assert client.base_url == local
+            found = await client.call("getListingsItem", "GET",
+                                      "/listings/2021-08-01/items/A2EXAMPLESELLER/TEE-M")
+        finally:
+            await client.aclose()
+    assert found == {"sku": "TEE-M"}
+    assert token.call_count == 1
+    assert item.calls.last.request.headers["x-amz-access-token"] == ACCESS_TOKEN
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("api_base", "http://sellingpartnerapi-eu.example.com"),   # http off loopback
+    ("api_base", "https://127.0.0.1:8999/some/path"),         # an origin has no path
+    ("api_base", "ftp://127.0.0.1"),
+    ("lwa_token_url", "http://api.example.com/auth/o2/token"),
+    ("lwa_token_url", "not a url"),
+])
+def test_local_endpoints_must_be_https_or_loopback(key: str, value: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        settings(**{key: value})
+    assert refused.value.field == key
+
+
+def test_api_base_and_sandbox_are_exclusive() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        settings(api_base="https://proxy.internal", sandbox=True)
+    assert refused.value.field == "sandbox"
 
 
 async def test_the_sandbox_and_the_region_choose_the_endpoint() -> None:
