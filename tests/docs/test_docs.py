@@ -4,8 +4,10 @@
   heading with its parameters, followed by its exact ``def`` line, and nothing
   else is documented there as a hook;
 * every event topic the core emits is documented in docs/events-and-outbox.md;
-* every docs page is linked from docs/index.md, and every relative link (and
-  its ``#anchor``) of the docs and the README resolves;
+* every docs page is linked from docs/index.md and from the README, and every
+  relative link (and its ``#anchor``) of the docs, the README, CONTRIBUTING.md and
+  CHANGELOG.md resolves; LICENSE is the Apache-2.0 text, and the README names the
+  databases the suite creates;
 * every Python snippet compiles, and what it imports from omnicore exists.
 """
 
@@ -225,7 +227,35 @@ def test_page_is_linked_from_the_index(page: Path) -> None:
     assert page.name in linked, f"docs/index.md does not link to {page.name}"
 
 
-@pytest.mark.parametrize("page", MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_page_is_listed_in_the_readme(page: Path) -> None:
+    linked = {target.split("#")[0] for target in _links(ROOT / "README.md")}
+    assert f"docs/{page.name}" in linked, f"README.md's Documentation list lacks {page.name}"
+
+
+def test_license_contributing_and_changelog() -> None:
+    license_text = _text(ROOT / "LICENSE")
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "END OF TERMS AND CONDITIONS" in license_text
+    assert 'license = "Apache-2.0"' in _text(ROOT / "pyproject.toml")
+    contributing = _text(ROOT / "CONTRIBUTING.md")
+    assert "docs/architecture.md" in contributing and "OMNICORE_TEST_POSTGRES_URL" in contributing
+    assert _text(ROOT / "CHANGELOG.md").startswith("# Changelog")
+
+
+def test_readme_says_which_databases_the_suite_creates() -> None:
+    """The README names the prefixes tests/conftest.py gives the databases it creates."""
+    readme = _text(ROOT / "README.md")
+    kinds = set(re.findall(r'database_name\("(\w+)"\)', _text(ROOT / "tests" / "conftest.py")))
+    assert kinds == {"t", "tpl", "e"}
+    for kind in kinds:
+        assert f"`omnicore_{kind}_" in readme, f"README.md does not mention omnicore_{kind}_*"
+    assert "PostgreSQL 13 or newer" in readme
+
+
+@pytest.mark.parametrize(
+    "page", [*MARKDOWN, ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md"],
+    ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_resolve(page: Path) -> None:
     broken = []
     for target in _links(page):

@@ -174,7 +174,7 @@ async def test_cart_changes_answer_user_errors_and_change_nothing(shop: Storefro
     assert short["userErrors"][0]["field"] == "lines[0].quantity"
     bad = (await shop.data(LINES_UPDATE, id=cart["id"], v=cart["version"],
                            lines=[{"lineId": "nope", "quantity": 2}]))["cartLinesUpdate"]
-    assert bad["userErrors"] == [{"field": "lines[0].line_id", "code": "not_found",
+    assert bad["userErrors"] == [{"field": "lines[0].lineId", "code": "not_found",
                                   "message": "no such line in this cart"}]
     after = (await shop.data(READ_CART, id=cart["id"]))["cart"]
     assert after["version"] == cart["version"] and after["lines"] == cart["lines"]

@@ -106,12 +106,16 @@ class CartMutation(graphene.ObjectType):
         attributes=graphene.List(graphene.NonNull(AttributeInput)),
         description="A new cart on the caller's channel (the signed-in customer's, with a "
                     "token). When lines cannot be added the cart is still returned, empty.")
-    cart_lines_add = _cart_change(lines=graphene.List(graphene.NonNull(CartLineInput),
-                                                      required=True))
-    cart_lines_update = _cart_change(lines=graphene.List(graphene.NonNull(CartLineUpdateInput),
-                                                         required=True))
-    cart_lines_remove = _cart_change(line_ids=graphene.List(graphene.NonNull(graphene.ID),
-                                                            required=True))
+    cart_lines_add = _cart_change(
+        lines=graphene.List(graphene.NonNull(CartLineInput), required=True),
+        description="Add lines, each held for the caller's channel (shipped, or picked up at "
+                    "a store); the same SKU, fulfilment and location adds to its line")
+    cart_lines_update = _cart_change(
+        lines=graphene.List(graphene.NonNull(CartLineUpdateInput), required=True),
+        description="Change lines' quantities; a grown line is held for its new quantity")
+    cart_lines_remove = _cart_change(
+        line_ids=graphene.List(graphene.NonNull(graphene.ID), required=True),
+        description="Remove lines and release their holds")
     cart_buyer_identity_update = _cart_change(
         description="Give the cart to the signed-in customer (needs their token); when they "
                     "have an open cart, this one merges into it and that cart is returned")

@@ -188,9 +188,13 @@ class CustomerMutation(graphene.ObjectType):
         description="Record the customer's decision on a contact channel (email, sms, push, "
                     "post)")
     favourite_add = graphene.Field(FavouritesPayload, required=True,
-                                   sku=graphene.String(required=True))
+                                   sku=graphene.String(required=True),
+                                   description="Add a SKU to the customer's favourites "
+                                               "(needs their token); adding twice keeps one")
     favourite_remove = graphene.Field(FavouritesPayload, required=True,
-                                      sku=graphene.String(required=True))
+                                      sku=graphene.String(required=True),
+                                      description="Remove a SKU from the customer's favourites "
+                                                  "(needs their token)")
     activity_record = graphene.Field(
         ActivityPayload, required=True,
         kind=graphene.String(required=True, description="product_viewed, search or "
