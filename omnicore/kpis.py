@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from sqlalchemy import and_, case, exists, func, select
 
-from omnicore.carts import CartSettings, CartStatus
+from omnicore.carts import CartStatus
 from omnicore.errors import InvalidInput
 from omnicore.money import Money
 from omnicore.orders import OrderStatus
@@ -136,7 +136,7 @@ class KpiService:
 
     def __init__(self, commerce: Commerce) -> None:
         self._commerce = commerce
-        self._abandon_after = CartSettings.from_config(commerce.config.extra).abandon_after
+        self._abandon_after = commerce.config.carts.abandon_after
 
     async def report(self, *, since: dt.datetime | None = None,
                      until: dt.datetime | None = None,

@@ -114,7 +114,20 @@ def _structure_int(value: object, _: type) -> int:
     raise InvalidInput(f"{value!r} is not an integer")
 
 
+def _structure_float(value: object, _: type) -> float:
+    # cattrs would take float(True) == 1.0: a number of seconds is not a boolean.
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())  # from CSV files and environment variables
+        except ValueError:
+            pass
+    raise InvalidInput(f"{value!r} is not a number")
+
+
 _converter.register_structure_hook(int, _structure_int)
+_converter.register_structure_hook(float, _structure_float)
 _converter.register_structure_hook(Decimal, _structure_decimal)
 _converter.register_unstructure_hook(Decimal, str)
 _converter.register_structure_hook(Money, _structure_money)

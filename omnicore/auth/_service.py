@@ -13,13 +13,12 @@ import datetime as dt
 import enum
 import hashlib
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 from sqlalchemy import Integer, bindparam, delete, insert, select, text, update
 
-from omnicore.config import positive_int, section_of
 from omnicore.customers import IdentityKind, normalise_identity, owner_of
 from omnicore.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts
 from omnicore.store.auth_tables import (
@@ -146,15 +145,15 @@ def _attempt_key(email: str) -> str:
 class AuthService:
     """Staff keys, customer passwords and customer tokens."""
 
-    def __init__(self, uow: UnitOfWork, extra: Mapping[str, Any]) -> None:
+    def __init__(self, uow: UnitOfWork, *, token_hours: int = DEFAULT_TOKEN_HOURS,
+                 login_max_attempts: int = DEFAULT_LOGIN_MAX_ATTEMPTS,
+                 login_window_minutes: int = DEFAULT_LOGIN_WINDOW_MINUTES) -> None:
+        """``Commerce`` passes ``[gateway] customer_token_hours``, ``login_max_attempts``
+        and ``login_window_minutes`` (checked when the configuration was loaded)."""
         self._uow = uow
-        gateway = section_of(extra, "gateway")
-        self.token_ttl = dt.timedelta(hours=positive_int(
-            gateway, "gateway", "customer_token_hours", DEFAULT_TOKEN_HOURS))
-        self.login_max_attempts = positive_int(
-            gateway, "gateway", "login_max_attempts", DEFAULT_LOGIN_MAX_ATTEMPTS)
-        self.login_window = dt.timedelta(minutes=positive_int(
-            gateway, "gateway", "login_window_minutes", DEFAULT_LOGIN_WINDOW_MINUTES))
+        self.token_ttl = dt.timedelta(hours=token_hours)
+        self.login_max_attempts = login_max_attempts
+        self.login_window = dt.timedelta(minutes=login_window_minutes)
         self._hasher: Any = None
 
     # -- staff ---------------------------------------------------------------------------------

@@ -38,7 +38,6 @@ __all__ = [
     "normalise_identity",
     "owner_of",
     "parse_identities",
-    "region_from_config",
     "resolve",
 ]
 
@@ -60,18 +59,6 @@ def check_region(region: object) -> str:
         raise InvalidInput(f"{region!r} is not a region code such as 'FR'",
                            field="customers.default_region")
     return region.upper()
-
-
-def region_from_config(section: object) -> str:
-    """``default_region`` of the ``[customers]`` section (default FR); unknown keys refused."""
-    settings = {} if section is None else section
-    if not isinstance(settings, Mapping):
-        raise InvalidInput("must be a table", field="customers")
-    for key in settings:
-        if key != "default_region":
-            raise InvalidInput("is not a setting (known: default_region)",
-                               field=f"customers.{key}")
-    return check_region(settings.get("default_region", "FR"))
 
 
 def _kind(kind: object, field: str) -> IdentityKind:

@@ -25,7 +25,6 @@ from omnicore.customers._identity import (
     new_customer_id,
     normalise_identity,
     parse_identities,
-    region_from_config,
     resolve,
 )
 from omnicore.customers._merge import MergeStep, load_merges, merge_customers
@@ -79,11 +78,6 @@ class CustomerService:
         self.erase_steps: list[EraseStep] = []
         #: ``name -> async def section(tx, customer_id)`` whose JSON result ``export`` adds.
         self.export_sections: dict[str, ExportSection] = {}
-
-    @classmethod
-    def from_config(cls, uow: UnitOfWork, section: object) -> CustomerService:
-        """Build from the ``[customers]`` configuration section (``default_region``)."""
-        return cls(uow, default_region=region_from_config(section))
 
     # -- profiles ---------------------------------------------------------------------------
 

@@ -87,15 +87,15 @@ class DeliveryService:
 
     def __init__(self, commerce: Commerce) -> None:
         self._commerce = commerce
-        self._settings = load_settings(commerce.config.extra.get("delivery"))
+        self._settings = load_settings(commerce.config.delivery)
         self._catalogue: Catalogue | None = None
 
     def _collect(self) -> Catalogue:
         """Built-in, configured and plugins' methods, collected once (a failure is not kept)."""
         if self._catalogue is None:
-            found = self._commerce.plugins.contributions(
-                "register_shipping_methods", self._commerce)
-            self._catalogue = build_catalogue(self._settings, found)
+            found = self._commerce.plugins.register_shipping_methods(self._commerce)
+            self._catalogue = build_catalogue(
+                self._settings, [(answer.plugin, answer.value) for answer in found])
         return self._catalogue
 
     async def methods(

@@ -1,6 +1,9 @@
-"""The built-in delivery methods and the ``[delivery]`` section of ``omnicore.toml``.
+"""The built-in delivery methods, and the methods of ``[delivery]`` in ``omnicore.toml``.
 
-::
+The configuration (``commerce.config.delivery``, ``omnicore.config.DeliveryConfig``)
+holds the tables as written, their types checked; ``load_settings`` turns them into
+``ShippingMethod`` objects, whose rules (kinds, currencies, countries …) refuse a bad
+table naming ``delivery.methods.<code>.<key>``::
 
     [delivery]
     quote_timeout_seconds = 10          # a carrier slower than this is left out of a quote
@@ -25,14 +28,14 @@ from decimal import Decimal
 
 import attrs
 
+from omnicore.config import DeliveryConfig, DeliveryMethodConfig
 from omnicore.delivery._models import DeliveryKind, ShippingMethod
 from omnicore.errors import InvalidInput
 from omnicore.money import Money, validate_currency
-from omnicore.serialization import structure
 
 __all__ = ["BUILT_IN_METHODS", "DEFAULT_QUOTE_TIMEOUT", "DeliverySettings", "load_settings"]
 
-DEFAULT_QUOTE_TIMEOUT = 10.0
+DEFAULT_QUOTE_TIMEOUT = DeliveryConfig().quote_timeout_seconds
 
 
 def _eur(amount: str) -> dict[str, Money]:
@@ -54,21 +57,6 @@ BUILT_IN_METHODS: tuple[ShippingMethod, ...] = (
 
 
 @attrs.frozen
-class _MethodTable:
-    """One ``[delivery.methods.<code>]`` table as written in TOML."""
-
-    name: str
-    kind: DeliveryKind
-    rates: dict[str, Decimal]
-    free_over: dict[str, Decimal] = attrs.field(factory=dict)
-    countries: list[str] | None = None
-    min_days: int = 1
-    max_days: int | None = None
-    channels: list[str] | None = None
-    enabled: bool = True
-
-
-@attrs.frozen
 class DeliverySettings:
     """The core's methods (built-ins with the configured ones applied) and the timeout."""
 
@@ -84,18 +72,14 @@ def _prices(amounts: Mapping[str, Decimal], field: str) -> dict[str, Money]:
     return prices
 
 
-def _method(code: str, raw: object, field: str) -> ShippingMethod | None:
-    """The method a table describes, or None when it says ``enabled = false``."""
-    if not isinstance(raw, Mapping):
-        raise InvalidInput("must be a table", field=field)
-    if not structure(raw.get("enabled", True), bool, field=f"{field}.enabled"):
-        return None
-    table = structure(dict(raw), _MethodTable, field=field)
+def _method(code: str, table: DeliveryMethodConfig, field: str) -> ShippingMethod:
+    """The method a ``[delivery.methods.<code>]`` table describes (``enabled``)."""
+    assert table.name is not None and table.kind is not None and table.rates is not None
     try:
         return ShippingMethod(
             code=code,
             name=table.name,
-            kind=table.kind,
+            kind=table.kind,  # type: ignore[arg-type]  # "boat" is refused naming kind
             rates=_prices(table.rates, "rates"),
             free_over=_prices(table.free_over, "free_over"),
             countries=None if table.countries is None else frozenset(table.countries),
@@ -109,31 +93,15 @@ def _method(code: str, raw: object, field: str) -> ShippingMethod | None:
         raise InvalidInput(exc.message, field=where) from None
 
 
-def _timeout(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise InvalidInput(f"{value!r} is not a positive number of seconds",
-                           field="delivery.quote_timeout_seconds")
-    return float(value)
-
-
-def load_settings(section: object) -> DeliverySettings:
-    """Build the settings from ``Config.extra["delivery"]``; bad values raise
-    ``InvalidInput`` naming ``delivery.methods.<code>.<key>``."""
+def load_settings(config: DeliveryConfig) -> DeliverySettings:
+    """The built-in methods with ``[delivery.methods]`` applied, and the quote timeout;
+    a method the delivery rules refuse raises ``InvalidInput`` naming
+    ``delivery.methods.<code>.<key>``."""
     methods = {method.code: method for method in BUILT_IN_METHODS}
-    if section is None:
-        return DeliverySettings(methods)
-    if not isinstance(section, Mapping):
-        raise InvalidInput("must be a table", field="delivery")
-    configured = section.get("methods", {})
-    if not isinstance(configured, Mapping):
-        raise InvalidInput("must be a table of [delivery.methods.<code>]",
-                           field="delivery.methods")
-    for code, raw in configured.items():
-        method = _method(str(code), raw, f"delivery.methods.{code}")
-        if method is None:
-            methods.pop(str(code), None)
+    for code, table in config.methods.items():
+        if not table.enabled:
+            methods.pop(code, None)
         else:
+            method = _method(code, table, f"delivery.methods.{code}")
             methods[method.code] = method
-    timeout = _timeout(section.get("quote_timeout_seconds", DEFAULT_QUOTE_TIMEOUT))
-    return DeliverySettings(methods, timeout)
-
+    return DeliverySettings(methods, config.quote_timeout_seconds)

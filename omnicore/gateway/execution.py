@@ -19,6 +19,14 @@ instead of a ``resolve_*`` method.
 ``is_awaitable`` is graphql-core's test with a fast answer for plain values:
 graphql-core asks it of every value a resolver returns, and its own test ends
 in a ``hasattr`` that misses for every plain value.
+
+``GatewayExecutionContext`` overrides methods of graphql-core's ``ExecutionContext``
+(``execute_fields``, ``complete_list_value``) and calls others (``execute_field``,
+``collect_subfields``, ``get_field_def``) whose signatures are graphql-core 3.2's,
+not a public API: pyproject.toml pins ``graphql-core>=3.2,<3.3``,
+``tests/gateway/test_gateway_execution.py`` fails naming any that is missing, and
+``[gateway] fast_execution = false`` runs graphql-core's own execution instead (the
+suite runs the gateway's tests that way too: ``nox -s slow_paths``).
 """
 
 from __future__ import annotations
@@ -236,9 +244,15 @@ def _read_plain_objects(plan: list[tuple[str, list[FieldNode], _PlainField]],
 
 async def run(schema: GraphQLSchema, document: DocumentNode, *, context: Any,
               variables: dict[str, Any] | None, operation_name: str | None,
-              root: Any = None) -> ExecutionResult:
-    """``graphql.execute`` with the gateway's execution context and ``is_awaitable``."""
-    outcome = execute(schema, document, root_value=root, context_value=context,
-                      variable_values=variables, operation_name=operation_name,
-                      execution_context_class=GatewayExecutionContext, is_awaitable=is_awaitable)
+              root: Any = None, fast: bool = True) -> ExecutionResult:
+    """``graphql.execute`` with the gateway's execution context and ``is_awaitable``;
+    with ``fast=False`` (``[gateway] fast_execution = false``), graphql-core's own."""
+    if fast:
+        outcome = execute(schema, document, root_value=root, context_value=context,
+                          variable_values=variables, operation_name=operation_name,
+                          execution_context_class=GatewayExecutionContext,
+                          is_awaitable=is_awaitable)
+    else:
+        outcome = execute(schema, document, root_value=root, context_value=context,
+                          variable_values=variables, operation_name=operation_name)
     return await outcome if isawaitable(outcome) else outcome

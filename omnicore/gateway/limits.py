@@ -1,6 +1,6 @@
 """What the gateway checks before it runs a query: syntax, validity, depth, aliases, cost.
 
-    guard = QueryGuard(schema.graphql_schema, GatewaySettings.from_config(commerce.config.extra))
+    guard = QueryGuard(schema.graphql_schema, commerce.config.gateway)
     checked = guard.check(query, variables, operation_name)   # a Checked or a Rejection
 
 A request is parsed (at most ``MAX_TOKENS`` lexical tokens), validated with

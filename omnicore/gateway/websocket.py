@@ -36,8 +36,8 @@ from omnicore.errors import Forbidden, NotFound, OmnicoreError
 from omnicore.gateway.catalog_cache import CatalogCache
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.execution import run
-from omnicore.gateway.limits import Checked, QueryGuard, Rejection
-from omnicore.gateway.storefront.subscriptions import WATCH, OrderWatch, StreamSettings
+from omnicore.gateway.limits import Checked, GatewaySettings, QueryGuard, Rejection
+from omnicore.gateway.storefront.subscriptions import WATCH, OrderWatch
 
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
@@ -106,7 +106,7 @@ class _Socket:
     commerce: Commerce
     guard: QueryGuard
     watch: OrderWatch
-    settings: StreamSettings
+    settings: GatewaySettings
     catalog_cache: CatalogCache | None = None
     init_received: bool = False
     tokens: tuple[str, str | None] | None = None  # (channel, customer) once acked
@@ -242,7 +242,8 @@ class _Socket:
                       context: RequestContext, root: Any = None) -> ExecutionResult:
         return await run(self.guard.schema, checked.document, root=root, context=context,
                          variables=payload.get("variables"),
-                         operation_name=payload.get("operationName"))
+                         operation_name=payload.get("operationName"),
+                         fast=self.settings.fast_execution)
 
     def result(self, result: ExecutionResult) -> tuple[str, Any]:
         """The message type and payload of a result: ``error`` when nothing ran."""
@@ -325,9 +326,9 @@ def websocket_route(commerce: Commerce, guard: QueryGuard, watch: OrderWatch,
     ``guard`` checks each operation as ``/graphql`` does; ``watch`` is the gateway's
     ``OrderWatch``, shared with ``/graphql/stream``; ``catalog_cache`` the one of
     ``/graphql``. ``[gateway] websocket_init_seconds`` and ``websocket_max_operations``
-    are read (and checked) here, at start-up.
+    come with the guard's settings (``[gateway]``, or what ``create_app`` was given).
     """
-    settings = StreamSettings.from_config(commerce.config.extra)
+    settings = guard.settings
 
     async def endpoint(websocket: WebSocket) -> None:
         offered = [p.strip() for p in websocket.scope.get("subprotocols", ())]

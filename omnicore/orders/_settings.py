@@ -1,15 +1,13 @@
-"""``[checkout]``, ``[orders]``, ``[sourcing]`` and ``[fulfilment]`` of omnicore.toml."""
+"""How checkout, orders and fulfilment behave: ``[checkout]``, ``[orders]``, ``[sourcing]``
+and ``[fulfilment]`` of omnicore.toml, as the services use them."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any
 
 import attrs
 
-from omnicore.config import positive_int, section_of
-from omnicore.errors import InvalidInput
+from omnicore.config import Config
 from omnicore.orders._models import CapturePolicy
 
 __all__ = ["OrderSettings"]
@@ -33,32 +31,16 @@ class OrderSettings:
     expired_pickup_payment: str = "void"
 
     @classmethod
-    def from_config(cls, extra: Mapping[str, Any]) -> OrderSettings:
-        checkout = section_of(extra, "checkout")
-        orders = section_of(extra, "orders")
-        sourcing = section_of(extra, "sourcing")
-        fulfilment = section_of(extra, "fulfilment")
-        prefix = orders.get("number_prefix", "")
-        if not isinstance(prefix, str) or len(prefix) > 8:
-            raise InvalidInput("must be a string of at most 8 characters",
-                               field="orders.number_prefix")
-        policy = orders.get("capture_policy", CapturePolicy.ON_FULFILMENT.value)
-        try:
-            capture = CapturePolicy(policy)
-        except ValueError:
-            raise InvalidInput("must be on_fulfilment or immediate",
-                               field="orders.capture_policy") from None
-        expired = fulfilment.get("expired_pickup_payment", "void")
-        if expired not in ("void", "refund"):
-            raise InvalidInput("must be void or refund", field="fulfilment.expired_pickup_payment")
+    def from_config(cls, config: Config) -> OrderSettings:
+        """The settings of the configuration's sections (checked when it was loaded)."""
         return cls(
-            checkout_lease_seconds=positive_int(checkout, "checkout", "lease_seconds", 120),
-            action_timeout_minutes=positive_int(checkout, "checkout", "action_timeout_minutes", 30),
-            number_prefix=prefix,
-            capture_policy=capture,
-            transfer_lead_hours=positive_int(sourcing, "sourcing", "transfer_lead_hours", 48),
-            pickup_days=positive_int(fulfilment, "fulfilment", "pickup_days", 7),
-            expired_pickup_payment=expired,
+            checkout_lease_seconds=config.checkout.lease_seconds,
+            action_timeout_minutes=config.checkout.action_timeout_minutes,
+            number_prefix=config.orders.number_prefix,
+            capture_policy=CapturePolicy(config.orders.capture_policy),
+            transfer_lead_hours=config.sourcing.transfer_lead_hours,
+            pickup_days=config.fulfilment.pickup_days,
+            expired_pickup_payment=config.fulfilment.expired_pickup_payment,
         )
 
     @property

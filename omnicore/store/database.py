@@ -132,8 +132,12 @@ def _explain(exc: BaseException, url: URL, facts: dict[str, Any]) -> str | None:
 class Database:
     """One async engine and the transactions opened on it."""
 
-    def __init__(self, url: str | None, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str | None, *, pool_size: int = 10,
+                 prepared_reads: bool = True) -> None:
         self.url = normalise_url(url)
+        #: ``[database] prepared_reads``: ``PreparedSelect`` statements run on the driver
+        #: (``omnicore.store.prepared``); ``False``: through SQLAlchemy, as every statement
+        self.prepared_reads = prepared_reads
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine: AsyncEngine = self._create_engine(pool_size)
         self.inline_reads: Engine | None = self._create_read_engine()
@@ -223,7 +227,7 @@ class Database:
             yield
             return
         async with ReadScope(self, shareable=False) as conn:
-            token = self._shared.set(SharedReadConnection(conn))
+            token = self._shared.set(SharedReadConnection(conn, prepared=self.prepared_reads))
             try:
                 yield
             finally:

@@ -17,6 +17,16 @@ The engines' ``before_cursor_execute`` listeners still see every statement
 (``omnicore.testing.counting_statements`` counts them). ``IN`` lists are padded to a
 power of two with their last value (which changes no answer), so a statement has a
 handful of compiled forms, not one per list length.
+
+The compiled form is read from SQLAlchemy's compiled internals (``positiontup``,
+``binds``, ``BindParameter.expanding`` and ``effective_value``, the ``name_<n>`` names
+of an expanded list) and the events are called through ``conn.dispatch``: none of it
+is a public API. pyproject.toml pins ``SQLAlchemy>=2.0.30,<2.2``,
+``tests/store/test_prepared.py`` fails naming any of them that is missing, and
+``[database] prepared_reads = false`` runs every ``PreparedSelect`` through SQLAlchemy
+instead (``nox -s slow_paths`` runs the gateway's tests that way; the tests of this
+module compare both). The inline SQLite reads of ``omnicore.store.reads`` use only
+SQLAlchemy's public API (a synchronous engine) and stay on.
 """
 
 from __future__ import annotations

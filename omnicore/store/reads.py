@@ -31,18 +31,24 @@ class InlineReadConnection:
     """A synchronous SQLite connection behind the ``await conn.execute(...)`` of reads.
 
     The statement runs at once on the caller's thread (the event loop's) and its
-    rows are read there; ``dialect`` and the rest are the connection's own.
+    rows are read there; ``dialect`` and the rest are the connection's own. With
+    ``prepared=False`` (``[database] prepared_reads = false``) a ``PreparedSelect``
+    runs through SQLAlchemy like any statement.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, prepared: bool = True) -> None:
         self._conn = conn
+        self._prepared = prepared
 
     async def execute(self, statement: Any, parameters: Any = None, **kwargs: Any) -> Any:
         return self._conn.execute(statement, parameters, **kwargs)
 
     async def prepared_rows(self, prepared: PreparedSelect, params: Mapping[str, Any]
-                            ) -> list[tuple[Any, ...]]:
-        """``prepared``'s rows, run on the ``sqlite3`` connection itself."""
+                            ) -> list[tuple[Any, ...]] | None:
+        """``prepared``'s rows, run on the ``sqlite3`` connection itself; ``None`` when
+        prepared reads are off."""
+        if not self._prepared:
+            return None
         conn = self._conn
         compiled = prepared.form(conn.dialect, params)
         arguments = compiled.arguments(params)
@@ -73,8 +79,9 @@ class SharedReadConnection:
     is held for one statement only. Anything else is the connection's own.
     """
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, *, prepared: bool = True) -> None:
         self._conn = conn
+        self._prepared = prepared
         self._lock = asyncio.Lock()
         self._asyncpg: Any = None
 
@@ -85,11 +92,14 @@ class SharedReadConnection:
     async def prepared_rows(self, prepared: PreparedSelect, params: Mapping[str, Any]
                             ) -> list[tuple[Any, ...]] | None:
         """``prepared``'s rows on the driver: the inline SQLite connection's, or asyncpg
-        (the connection reads in autocommit); ``None`` elsewhere (SQLite in memory)."""
+        (the connection reads in autocommit); ``None`` elsewhere (SQLite in memory) and
+        when prepared reads are off."""
+        if not self._prepared:
+            return None
         async with self._lock:
             inline = getattr(self._conn, "prepared_rows", None)
             if inline is not None:
-                found: list[tuple[Any, ...]] = await inline(prepared, params)
+                found: list[tuple[Any, ...]] | None = await inline(prepared, params)
                 return found
             if self._conn.dialect.driver != "asyncpg":
                 return None
@@ -135,7 +145,8 @@ class ReadScope:
                 conn.close()
                 raise
             # Duck-typed: reads use ``execute``, ``run_sync`` and ``dialect`` only.
-            return InlineReadConnection(conn)  # type: ignore[return-value]
+            return InlineReadConnection(  # type: ignore[return-value]
+                conn, prepared=self._db.prepared_reads)
         self._async = self._db.connect_async_for_reads()
         return await self._async.__aenter__()
 

@@ -15,6 +15,7 @@ import pytest
 from helpers.stock_world import snapshot
 
 from omnicore import Commerce, InvalidInput, Money, PluginError, hookimpl
+from omnicore.config import load_config
 from omnicore.delivery import (
     DeliveryGroup,
     DeliveryKind,
@@ -271,8 +272,9 @@ def method(**table: Any) -> dict[str, Any]:
     ({"delivery": {"quote_timeout_seconds": 0}}, "delivery.quote_timeout_seconds"),
 ])
 def test_malformed_config_names_the_key(section: dict[str, Any], field: str) -> None:
+    # the configuration checks the types and the keys, the delivery rules the rest
     with pytest.raises(InvalidInput) as caught:
-        load_settings(section["delivery"])
+        load_settings(load_config(section, environ={}).delivery)
     assert caught.value.field == field
 
 

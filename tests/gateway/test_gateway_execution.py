@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import gc
+from collections.abc import Iterator
 from inspect import isawaitable
 from typing import Any
 
@@ -19,8 +21,17 @@ import graphene
 import pytest
 from graphql import ExecutionContext, ExecutionResult, Undefined, execute, parse
 
-from omnicore.gateway.execution import GatewayExecutionContext, _plain_field, run
+from omnicore.gateway.execution import _PLAIN_FIELDS, GatewayExecutionContext, _plain_field, run
 from omnicore.gateway.schema import storefront_schema
+
+
+@pytest.fixture(autouse=True)
+def collect_abandoned_coroutines() -> Iterator[None]:
+    """graphql-core leaves the coroutines of fields it abandons (an error beside them)
+    unawaited; collect them before the test ends, so that the warning they give is the
+    test's (whose filter expects it), not the next test's."""
+    yield
+    gc.collect()
 
 
 class Colour(enum.Enum):
@@ -206,3 +217,68 @@ async def test_run_executes_the_storefront_schema() -> None:
                        context=None, variables=None, operation_name=None)
     assert result.data == {"__typename": "Query"}
     assert result.errors is None
+
+
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
+async def test_run_switched_off_is_graphql_cores_own_execution() -> None:
+    """``[gateway] fast_execution = false``: the same answers, and no plain field read."""
+    things = SOURCES["objects"]
+    context = {"things": things}
+    fast = await run(SCHEMA, QUERY, context=context, variables=None, operation_name=None)
+    _PLAIN_FIELDS.clear()  # a cache: it fills again as fields are seen
+    slow = await run(SCHEMA, QUERY, context=context, variables=None, operation_name=None,
+                     fast=False)
+    assert _PLAIN_FIELDS == {}, "graphql-core's own execution reads no plain field"
+    assert (slow.data, slow.errors) == (fast.data, fast.errors)
+    assert slow.data == (await outcome(ExecutionContext, things))[0]
+    await run(SCHEMA, QUERY, context=context, variables=None, operation_name=None)
+    assert _PLAIN_FIELDS, "the fast path reads plain fields"
+
+
+# -- the graphql-core internals the fast path stands on --------------------------------------
+
+#: what ``GatewayExecutionContext`` overrides or calls, with the parameters it relies on
+INTERNALS: dict[str, tuple[str, ...]] = {
+    "ExecutionContext.execute_fields": ("self", "parent_type", "source_value", "path", "fields"),
+    "ExecutionContext.complete_list_value": (
+        "self", "return_type", "field_nodes", "info", "path", "result"),
+    "ExecutionContext.execute_field": ("self", "parent_type", "source", "field_nodes", "path"),
+    "ExecutionContext.collect_subfields": ("self", "return_type", "field_nodes"),
+    "graphql.execution.execute.get_field_def": ("schema", "parent_type", "field_node"),
+}
+
+
+def _internal(name: str) -> Any:
+    import importlib
+
+    if name.startswith("ExecutionContext."):
+        return getattr(ExecutionContext, name.split(".", 1)[1], None)
+    module, _, attribute = name.rpartition(".")
+    return getattr(importlib.import_module(module), attribute, None)
+
+
+def test_the_graphql_core_internals_of_the_fast_path_are_there() -> None:
+    """Should an upgrade of graphql-core change them (3.3 does), this names what changed;
+    ``[gateway] fast_execution = false`` keeps the gateway running meanwhile."""
+    import inspect
+
+    import graphql
+
+    problems = []
+    for name, parameters in INTERNALS.items():
+        found = _internal(name)
+        if found is None:
+            problems.append(f"{name} is gone")
+        elif tuple(inspect.signature(found).parameters) != parameters:
+            problems.append(f"{name}{inspect.signature(found)} no longer takes {parameters}")
+    context = ExecutionContext.build(SCHEMA, parse("{ __typename }"))
+    for attribute in ("schema", "middleware_manager", "is_awaitable"):
+        if not hasattr(context, attribute):
+            problems.append(f"ExecutionContext().{attribute} is gone")
+    if "execution_context_class" not in inspect.signature(graphql.execute).parameters:
+        problems.append("graphql.execute(execution_context_class=...) is gone")
+    assert not problems, (
+        f"graphql-core {graphql.__version__} changed what omnicore.gateway.execution relies "
+        "on: " + "; ".join(problems) + ". Set [gateway] fast_execution = false and adapt "
+        "GatewayExecutionContext, or keep graphql-core within the range pinned in "
+        "pyproject.toml.")

@@ -14,6 +14,7 @@ import pytest
 from graphql import build_schema, get_introspection_query, parse
 
 from omnicore import Commerce
+from omnicore.config import load_config
 from omnicore.errors import InvalidInput
 from omnicore.gateway import create_app
 from omnicore.gateway.app import CHANNEL_HEADER
@@ -217,21 +218,25 @@ async def test_admin_api_has_the_same_limits(shop: httpx.AsyncClient) -> None:
 async def test_bad_gateway_settings_fail_at_start_up(sqlite_url: str) -> None:
     for section, field in (({"max_cost": 0}, "gateway.max_cost"),
                            ({"max_depth": "12"}, "gateway.max_depth"),
-                           ({"introspection": "no"}, "gateway.introspection")):
-        async with Commerce.open(sqlite_url, dispatch=False, load_entry_points=False,
-                                 auto_migrate=True, config={"gateway": section}) as commerce:
-            with pytest.raises(InvalidInput) as raised:
-                create_app(commerce)
-            assert raised.value.field == field
+                           ({"max_aliases": True}, "gateway.max_aliases"),
+                           ({"introspection": "no"}, "gateway.introspection"),
+                           ({"fast_execution": 0}, "gateway.fast_execution"),
+                           ({"max_cots": 10}, "gateway.max_cots")):
+        with pytest.raises(InvalidInput) as raised:
+            await Commerce.open(sqlite_url, dispatch=False, load_entry_points=False,
+                                auto_migrate=True, config={"gateway": section})
+        assert raised.value.field == field
 
 
 def test_settings_defaults_and_graphiql_follows_introspection() -> None:
-    default = GatewaySettings.from_config({})
+    default = load_config({}, environ={}).gateway
+    assert default == GatewaySettings()
     assert (default.max_depth, default.max_aliases, default.max_cost) == (12, 30, 5000)
-    assert default.introspection and default.serves_graphiql
-    off = GatewaySettings.from_config({"gateway": {"introspection": False}})
+    assert default.introspection and default.serves_graphiql and default.fast_execution
+    off = load_config({"gateway": {"introspection": False}}, environ={}).gateway
     assert not off.serves_graphiql
-    both = GatewaySettings.from_config({"gateway": {"introspection": False, "graphiql": True}})
+    both = load_config({"gateway": {"introspection": False, "graphiql": True}},
+                       environ={}).gateway
     assert both.serves_graphiql
 
 

@@ -110,7 +110,7 @@ async def test_statements_do_not_grow_with_the_number_of_products(shop: Any) -> 
         with counting(commerce) as statements:
             await listing(client, n)
         counts[n] = len(statements)
-    if not commerce.config.extra["gateway"]["catalog_cache"]:
+    if not commerce.config.gateway.catalog_cache:
         assert counts[1] == counts[10] == counts[50], counts
     else:  # the warm-up cached the first product's prices: n = 1 skips the price read
         assert counts[1] <= counts[10] == counts[50], counts

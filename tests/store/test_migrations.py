@@ -115,7 +115,8 @@ async def test_newer_schema_is_refused_even_with_auto_migrate(empty_url: str) ->
 
 
 async def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
-    path = tmp_path / "shop" / "omnicore.db"  # the folder is created too
+    path = tmp_path / "shop" / "omnicore.db"
+    path.parent.mkdir()  # omnicore never creates the folder itself (tests/cli/test_cli_errors.py)
     async with (
         Commerce.open(f"sqlite+aiosqlite:///{path}", dispatch=False,
                       load_entry_points=False) as commerce,

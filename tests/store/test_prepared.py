@@ -167,3 +167,82 @@ async def test_columns_that_need_converting_are_refused(db: Database) -> None:
     async with db.shared_reads(), db.read() as conn:
         with pytest.raises(TypeError, match="convert nothing"):
             await prepared.rows(conn, {})
+
+
+# -- [database] prepared_reads = false: the slow twin ---------------------------------------
+
+
+@pytest.fixture
+async def plain_db(db_url: str, db: Database) -> AsyncIterator[Database]:
+    """The same database, with prepared reads switched off."""
+    database = Database(db_url, prepared_reads=False)
+    yield database
+    await database.dispose()
+
+
+async def test_switched_off_every_read_goes_through_sqlalchemy(
+        db: Database, plain_db: Database) -> None:
+    params = {"skus": ["SKU-1", "SKU-2", "SKU-3"], "now": T0}
+    on, off = (PreparedSelect(BY_SKUS, lists=("skus",)) for _ in range(2))
+    async with db.shared_reads(), db.read() as conn:
+        expected = await on.rows(conn, params)
+    assert on._forms, "switched on, a shared read compiles the statement for the driver"
+    with counting_statements(_Commerce(plain_db)) as seen:  # type: ignore[arg-type]
+        async with plain_db.shared_reads(), plain_db.read() as conn:
+            assert await conn.prepared_rows(off, off.prepare_params(params)) is None
+            assert await off.rows(conn, params) == expected
+        async with plain_db.read() as conn:  # inline on SQLite, a connection of its own else
+            if plain_db.is_sqlite:
+                assert isinstance(conn, InlineReadConnection)
+                assert await conn.prepared_rows(off, off.prepare_params(params)) is None
+            assert await off.rows(conn, params) == expected
+    assert off._forms == {}, "switched off, nothing is compiled for the driver"
+    selects = [s for s in seen if "prepared_items" in s]
+    assert len(selects) == 2 and all("POSTCOMPILE" not in s for s in selects)
+
+
+# -- the SQLAlchemy internals the prepared reads stand on ------------------------------------
+
+
+def test_the_sqlalchemy_internals_of_prepared_reads_are_there() -> None:
+    """``PreparedSelect._compile`` reads these; should an upgrade of SQLAlchemy change
+    them, this test names what changed (and ``[database] prepared_reads = false`` keeps
+    the shop running until ``omnicore.store.prepared`` is adapted)."""
+    import sqlalchemy
+    from sqlalchemy.dialects.postgresql import asyncpg
+    from sqlalchemy.dialects.sqlite import pysqlite
+
+    problems = []
+    for dialect in (pysqlite.dialect(), asyncpg.dialect()):  # the drivers prepared reads use
+        compiled = BY_SKUS.params(skus=["a", "b"], now=T0).compile(
+            dialect=dialect, compile_kwargs={"render_postcompile": True})
+        order = getattr(compiled, "positiontup", None)
+        binds = getattr(compiled, "binds", None)
+        if not isinstance(order, list) or not isinstance(binds, dict):
+            problems.append(f"{dialect.name}: SQLCompiler.positiontup (a list) and .binds "
+                            "(a dict) are gone")
+            continue
+        if [p for p in order if p.startswith("skus")] != ["skus_1", "skus_2"]:
+            problems.append(f"{dialect.name}: an expanded list is no longer named "
+                            f"skus_1, skus_2 in positiontup: {order}")
+        skus = binds.get("skus")
+        if skus is None or getattr(skus, "expanding", None) is not True:
+            problems.append(f"{dialect.name}: binds['skus'].expanding is not True")
+        constants = [b for k, b in binds.items() if k not in ("skus", "now")]
+        if not constants or not all(hasattr(b, "effective_value") for b in constants):
+            problems.append(f"{dialect.name}: BindParameter.effective_value is gone")
+        if not hasattr(compiled, "string"):
+            problems.append(f"{dialect.name}: SQLCompiler.string is gone")
+    if not hasattr(sqlalchemy.Connection, "dispatch"):
+        problems.append("Connection.dispatch (the events, before_cursor_execute) is gone")
+    assert not problems, (
+        f"SQLAlchemy {sqlalchemy.__version__} changed what omnicore.store.prepared relies on: "
+        + "; ".join(problems) + ". Set [database] prepared_reads = false and adapt "
+        "PreparedSelect, or keep SQLAlchemy within the range pinned in pyproject.toml.")
+
+
+async def test_the_engines_dispatch_before_cursor_execute(db: Database) -> None:
+    async with db.transaction() as conn:
+        assert hasattr(conn.sync_connection.dispatch, "before_cursor_execute"), (
+            "SQLAlchemy's Connection.dispatch.before_cursor_execute is gone: "
+            "omnicore.store.prepared.before_cursor_execute calls it")

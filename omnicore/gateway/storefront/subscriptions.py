@@ -32,61 +32,29 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import attrs
 import graphene
 from graphql import ExecutionResult, OperationType, subscribe
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from omnicore.config import positive_int, section_of
 from omnicore.errors import Forbidden, InvalidInput, NotFound, OmnicoreError
 from omnicore.gateway.context import RequestContext
-from omnicore.gateway.limits import GatewaySettings, QueryGuard, Rejection
+from omnicore.gateway.limits import QueryGuard, Rejection
 from omnicore.gateway.storefront.orders import OrderType
 from omnicore.orders import TERMINAL, Order, StatusChange
 
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
 
-__all__ = ["OrderSubscription", "OrderWatch", "StreamSettings", "follow_order", "order_watch",
-           "stream_route"]
+__all__ = ["OrderSubscription", "OrderWatch", "follow_order", "order_watch", "stream_route"]
 
 log = logging.getLogger("omnicore.gateway")
 WATCH = "order_watch"
-
-
-def _seconds(section: Mapping[str, Any], key: str, default: float) -> float:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise InvalidInput("must be a positive number of seconds", field=f"gateway.{key}")
-    return float(value)
-
-
-@attrs.frozen
-class StreamSettings:
-    """``[gateway]`` settings of live updates."""
-
-    poll_seconds: float = 2.0
-    keepalive_seconds: float = 15.0
-    max_seconds: float = 3600.0
-    #: how long a WebSocket client has to send ``connection_init`` (closed with 4408)
-    websocket_init_seconds: float = 10.0
-    #: operations one WebSocket may run at once (the next get ``too_many_operations``)
-    websocket_max_operations: int = 20
-
-    @classmethod
-    def from_config(cls, extra: Mapping[str, Any]) -> StreamSettings:
-        section = section_of(extra, "gateway")
-        return cls(_seconds(section, "order_status_poll_seconds", 2.0),
-                   _seconds(section, "subscription_keepalive_seconds", 15.0),
-                   _seconds(section, "subscription_max_seconds", 3600.0),
-                   _seconds(section, "websocket_init_seconds", 10.0),
-                   positive_int(section, "gateway", "websocket_max_operations", 20))
 
 
 class OrderWatch:
@@ -152,7 +120,7 @@ class OrderWatch:
 def order_watch(commerce: Commerce) -> OrderWatch:
     """The gateway's one ``OrderWatch`` (``[gateway] order_status_poll_seconds``), shared by
     ``/graphql/stream`` and the WebSocket transport at ``/graphql``."""
-    return OrderWatch(commerce, StreamSettings.from_config(commerce.config.extra).poll_seconds)
+    return OrderWatch(commerce, commerce.config.gateway.order_status_poll_seconds)
 
 
 #: the statuses after which an order changes no more
@@ -243,10 +211,10 @@ class OrderSubscription(graphene.ObjectType):
     ) -> AsyncIterator[dict[str, Any]]:
         context: RequestContext = info.context
         order = await _find_order(context, number, email, phone)
-        settings = StreamSettings.from_config(context.commerce.config.extra)
+        settings = context.commerce.config.gateway
         watch = context.loaders.get(WATCH) or OrderWatch(context.commerce,
-                                                           settings.poll_seconds)
-        return follow_order(watch, order, settings.max_seconds)
+                                                           settings.order_status_poll_seconds)
+        return follow_order(watch, order, settings.subscription_max_seconds)
 
     @staticmethod
     def resolve_order_status(root: Any, _: graphene.ResolveInfo, **__: Any) -> Any:
@@ -275,12 +243,11 @@ def stream_route(commerce: Commerce, guard: QueryGuard | None = None,
     from omnicore.gateway.app import CHANNEL_HEADER, _bad_request, _read_json, format_error
     from omnicore.gateway.schema import storefront_schema
 
-    settings = StreamSettings.from_config(commerce.config.extra)
     followed = watch if watch is not None else order_watch(commerce)
     if guard is None:
-        guard = QueryGuard(storefront_schema.graphql_schema,
-                           GatewaySettings.from_config(commerce.config.extra))
+        guard = QueryGuard(storefront_schema.graphql_schema, commerce.config.gateway)
     checker = guard
+    settings = guard.settings
 
     def body(result: ExecutionResult) -> str:
         payload: dict[str, Any] = {"data": result.data}
@@ -340,7 +307,8 @@ def stream_route(commerce: Commerce, guard: QueryGuard | None = None,
         if isinstance(result, ExecutionResult):
             return JSONResponse(json.loads(body(result)), status_code=400)
         return StreamingResponse(
-            _stream(result, body, settings.keepalive_seconds), media_type="text/event-stream",
+            _stream(result, body, settings.subscription_keepalive_seconds),
+            media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
     return Route("/graphql/stream", endpoint, methods=["GET", "POST"])
