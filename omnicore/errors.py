@@ -85,6 +85,14 @@ class InvalidInput(OmnicoreError):
         super().__init__(message, field=field)
         self.problems = problems or [Problem(field, message)]
 
+    def __str__(self) -> str:
+        # Several problems: each with its own field ("a: is required; b: is required"),
+        # never the first field in front of a message that already names it.
+        if len(self.problems) > 1:
+            return "; ".join(f"{p.field}: {p.message}" if p.field else p.message
+                             for p in self.problems)
+        return super().__str__()
+
 
 class NotFound(OmnicoreError):
     """The named object does not exist (or is not visible to the caller)."""

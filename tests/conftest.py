@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
+from helpers.hook_coverage import plugin_hooks_exercised  # noqa: F401  (autouse fixture)
 from sqlalchemy.engine import make_url
 
 from omnicore.testing import FakeClock

@@ -10,6 +10,7 @@ import attrs
 import click
 
 from omnicore.cli.main import CliContext, main, run
+from omnicore.cli.plugins import printing_not_configured, report_not_configured
 
 
 @main.command()
@@ -23,7 +24,8 @@ def worker(cli: CliContext, once: bool, batch_size: int | None) -> None:
     Delivery is at least once, with exponential back-off on failure. Run any
     number of workers against PostgreSQL; they never take the same delivery.
     """
-    run(_worker(cli, once, batch_size))
+    with printing_not_configured():
+        run(_worker(cli, once, batch_size))
 
 
 async def _worker(cli: CliContext, once: bool, batch_size: int | None) -> None:
@@ -32,6 +34,7 @@ async def _worker(cli: CliContext, once: bool, batch_size: int | None) -> None:
         outbox = attrs.evolve(settings.outbox, batch_size=batch_size)
         settings = attrs.evolve(settings, outbox=outbox)
     async with cli.open(config=settings, dispatch=False) as commerce:
+        report_not_configured(commerce.plugins.not_configured)
         consumers = commerce.plugins.consumers()
         if not consumers:
             click.echo("warning: no installed plugin consumes events (on_event)", err=True)

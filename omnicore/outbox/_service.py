@@ -120,7 +120,8 @@ class Dispatcher:
         failed: list[tuple[Any, str]] = []
         for row, event in batch:
             try:
-                await self.commerce.plugins.deliver(row.consumer, event, self.commerce)
+                await self.commerce.plugins.on_event(row.consumer, event=event,
+                                                     commerce=self.commerce)
             except Exception as exc:
                 log.warning("delivery %s of event %s to %s failed: %s",
                             row.id, event.id, row.consumer, exc)

@@ -72,17 +72,12 @@ class PaymentService:
         """Every gateway by code: ``manual`` and those of ``register_payment_gateways``."""
         if self._gateways is None:
             found: dict[str, PaymentGateway] = {"manual": ManualGateway()}
-            for plugin, gateway in self._commerce.plugins.contributions(
-                "register_payment_gateways", self._commerce
-            ):
-                code = getattr(gateway, "code", None)
-                if not isinstance(code, str) or not isinstance(gateway, PaymentGateway):
-                    raise PluginError("returned an object that is not a PaymentGateway",
-                                      plugin=plugin)
+            for answer in self._commerce.plugins.register_payment_gateways(self._commerce):
+                code = answer.value.code
                 if code in found:
                     raise PluginError(f"payment gateway code {code!r} is already taken",
-                                      plugin=plugin)
-                found[code] = gateway
+                                      plugin=answer.plugin)
+                found[code] = answer.value
             self._gateways = found
         return self._gateways
 

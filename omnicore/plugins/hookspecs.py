@@ -10,10 +10,16 @@ Hooks are grouped in families:
 * ``choose_*`` — the plugin replaces a decision of the core (where an order ships from);
 * ``validate_*`` — the plugin may veto an input, returning problems.
 
-Implementations of ``startup``, ``shutdown``, ``on_event``, ``calculate_*`` and
-``validate_*`` may be ``async def``: the host awaits what they return. The
-``register_*`` hooks are called synchronously, once, while things are being built. A
-plugin declares only the arguments it needs (pluggy passes them by name).
+Implementations of ``startup``, ``shutdown``, ``on_event``, ``calculate_*``,
+``validate_*`` and ``choose_*`` may be ``async def``: the host awaits what they
+return. The ``register_*`` hooks are called synchronously, once, while things are
+being built. A plugin declares only the arguments it needs (pluggy passes them by
+name).
+
+The host (``omnicore.plugins.PluginHost``) calls each plugin's implementation
+through pluggy, one plugin at a time in pluggy's order (``tryfirst``, then the
+plugin registered last first, ``trylast`` at the end), awaiting it before the next;
+wrapper implementations (``wrapper=True``, ``hookwrapper=True``) are refused.
 """
 
 from __future__ import annotations
@@ -63,7 +69,10 @@ def register_settings() -> type[Any] | None:
     Return an attrs class; the host builds it from ``[plugins.<name>]`` of
     ``omnicore.toml`` merged with ``OMNICORE_PLUGINS__<NAME>__<KEY>`` variables,
     at start-up, and refuses to start with an ``InvalidInput`` naming
-    ``plugins.<name>.<key>`` when a value is missing or malformed.
+    ``plugins.<name>.<key>`` when a value is missing or malformed. An installed
+    plugin none of whose keys is given is "installed, not configured" instead: it
+    is not started and none of its hooks is called (unless ``[plugins] require``
+    lists it, which makes the absence an error).
 
     :return: an attrs class, or None when the plugin has no settings.
     """

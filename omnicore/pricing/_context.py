@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from omnicore import validators
-from omnicore.errors import InvalidInput, PluginError, Problem
+from omnicore.errors import InvalidInput
 from omnicore.money import Money, validate_currency
 from omnicore.pricing._rules import Promotion, normalise_code
 
@@ -255,19 +255,7 @@ async def validate(commerce: Commerce, cart: Any) -> None:
     plugin, each message prefixed with ``plugin '<name>': ``. A plugin that
     returns something other than ``Problem`` objects raises ``PluginError``.
     """
-    found: list[Problem] = []
-    for plugin, problems in await commerce.plugins.collect(
-        "validate_cart", commerce=commerce, cart=cart
-    ):
-        if isinstance(problems, Problem) or not isinstance(problems, Iterable):
-            raise PluginError("validate_cart must return a list of Problem", plugin=plugin)
-        for problem in problems:
-            if not isinstance(problem, Problem):
-                raise PluginError(
-                    f"validate_cart returned {type(problem).__name__}, not a Problem",
-                    plugin=plugin,
-                )
-            found.append(Problem(problem.field, f"plugin {plugin!r}: {problem.message}"))
+    found = await commerce.plugins.validate_cart(commerce=commerce, cart=cart)
     if found:
         message = "; ".join(p.message for p in found)
         raise InvalidInput(message, field=found[0].field, problems=found)

@@ -22,7 +22,6 @@ from omnicore.catalog import prices_for
 from omnicore.errors import InvalidInput, NotFound, PluginError, Problem
 from omnicore.money import Money, validate_currency
 from omnicore.pricing._context import (
-    Adjustment,
     CodeStatus,
     PricingContext,
     PricingLine,
@@ -137,18 +136,13 @@ class PricingService:
         return await self._adjust(context, totals)
 
     async def _adjust(self, context: PricingContext, totals: Totals) -> Totals:
-        results = await self._commerce.plugins.collect(
-            "calculate_adjustments", commerce=self._commerce, context=context, totals=totals)
-        for plugin, adjustments in results:
-            if isinstance(adjustments, Adjustment) or not isinstance(adjustments, Iterable):
-                raise PluginError("calculate_adjustments must return a list of Adjustment",
-                                  plugin=plugin)
+        answers = await self._commerce.plugins.calculate_adjustments(
+            commerce=self._commerce, context=context, totals=totals)
+        for answer in answers:
             try:
-                totals = with_adjustments(
-                    totals, [attrs.evolve(a, source=plugin) if isinstance(a, Adjustment) else a
-                             for a in adjustments])
+                totals = with_adjustments(totals, answer.value)
             except InvalidInput as exc:
-                raise PluginError(exc.message, plugin=plugin, field=exc.field) from None
+                raise PluginError(exc.message, plugin=answer.plugin, field=exc.field) from None
         return totals
 
 

@@ -86,34 +86,16 @@ async def choose(commerce: Commerce, request: SourcingRequest) -> SourcingPlan:
     the plugin set one. Raises ``OutOfStock`` when the default strategy cannot
     source a line.
     """
-    plan: Any = await commerce.plugins.first("choose_sources", commerce=commerce, request=request)
-    if plan is None:
+    answer = await commerce.plugins.choose_sources(commerce=commerce, request=request)
+    if answer is None:
         return default_plan(request)
-    plugin = _answering_plugin(commerce, plan)
-    if not isinstance(plan, SourcingPlan):
-        raise PluginError(
-            f"choose_sources returned {type(plan).__name__}, not a SourcingPlan", plugin=plugin
-        )
+    plugin, plan = answer.plugin, answer.value
     check_plan(request, plan, plugin=plugin)
     return attrs.evolve(
         plan,
         strategy=plugin if plan.strategy == "default" else plan.strategy,
         pickup_groups=frozenset(g.key for g in request.groups if g.kind is GroupKind.PICKUP),
     )
-
-
-def _answering_plugin(commerce: Commerce, plan: Any) -> str:
-    """The name of the plugin that returned ``plan``.
-
-    ``PluginHost.first`` returns the value only; with one implementer (the usual
-    case) that is its name; with several, the plan's ``strategy`` when it names
-    one of them, else every candidate name.
-    """
-    names = commerce.plugins.implementers("choose_sources")
-    strategy = getattr(plan, "strategy", None)
-    if strategy in names:
-        return str(strategy)
-    return names[0] if len(names) == 1 else " or ".join(names)
 
 
 def check_plan(request: SourcingRequest, plan: SourcingPlan, *, plugin: str) -> None:

@@ -13,8 +13,7 @@ import pytest
 from omnicore import Commerce, InvalidInput, PluginError, hookimpl
 from omnicore.config import PluginsConfig
 from omnicore.events import Event
-from omnicore.plugins import PluginHost
-from omnicore.plugins._host import plugin_name
+from omnicore.plugins import PluginHost, plugin_name
 from omnicore.store.database import Database
 from omnicore.testing import FakeClock, RecordingPlugin, paris_address
 
@@ -289,11 +288,6 @@ class AsyncPlugin:
         await asyncio.sleep(0)
         self.log.append("shutdown")
 
-    @hookimpl
-    async def register_routes(self) -> list[str]:
-        await asyncio.sleep(0)
-        return ["/webhooks/async-plugin"]
-
 
 async def test_async_implementations_are_awaited(sqlite_url: str) -> None:
     plugin = AsyncPlugin()
@@ -303,10 +297,6 @@ async def test_async_implementations_are_awaited(sqlite_url: str) -> None:
         await commerce.locations.save(LOCATION)
         assert await commerce.outbox.drain() == 1
         assert plugin.log == ["startup:0", "location.updated:wh"]
-        assert await commerce.plugins.collect("register_routes", commerce=commerce) == [
-            ("async-plugin", ["/webhooks/async-plugin"])]
-        assert await commerce.plugins.first("register_routes", commerce=commerce) == [
-            "/webhooks/async-plugin"]
         await commerce.close()
     assert plugin.log[-1] == "shutdown"
     assert [d.status for d in await _deliveries(sqlite_url)] == ["delivered"]
