@@ -21,4 +21,5 @@ BENCHMARKS = {
     "sourcing": "bench.sourcing",
     "checkout": "bench.checkout",
     "gateway": "bench.gateway",
+    "gateway_stall": "bench.gateway_stall",
 }

@@ -284,6 +284,12 @@ class GatewayConfig:
     max_aliases: int = _count(30)
     #: the most a query may cost
     max_cost: int = _count(5000)
+    #: fields, fragment spreads and inline fragments a document's text may have: counted
+    #: before the document is parsed (``omnicore.gateway.prepass``)
+    max_selections: int = _count(500)
+    #: the largest request body, on every route (webhooks included): reading stops there
+    #: and the answer is 413
+    max_body_bytes: int = _count(1_000_000)
     #: ``false`` in production: ``__schema`` and ``__type`` are refused.
     introspection: bool = True
     #: the GraphiQL page on ``GET`` from a browser; ``None``: as ``introspection``

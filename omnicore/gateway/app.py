@@ -1,26 +1,38 @@
 """The starlette application: ``/graphql``, health probes and plugin routes.
 
-A GraphQL request is read (at most ``MAX_BODY_BYTES``), checked by the schema's
-``QueryGuard`` (syntax, validation, introspection, depth, aliases, cost: see
-``omnicore.gateway.limits`` and the ``[gateway]`` keys of omnicore.toml) and
-only then executed. Everything refused before execution answers 400 (413 for
-a body too large, 401 without valid credentials) with ``errors[0].message``
-and ``errors[0].extensions.code``, never a stack trace.
+Every request is refused as early and as cheaply as possible, in this order:
+
+1. the body, on every route (plugin routes and ``/webhooks/<plugin>`` included), is
+   read from the ASGI stream chunk by chunk and refused with a 413 as soon as it
+   passes ``[gateway] max_body_bytes`` (``BodyLimit``): a chunked upload is never
+   read whole;
+2. the credentials: the channel token (and a customer token) on ``/graphql``, the
+   staff key on ``/admin/graphql`` — a 401 before the document is even parsed, so
+   an unauthenticated caller learns nothing of the schema and costs nothing;
+3. the ``QueryGuard`` of the schema: a cheap pre-pass over the text (selections,
+   aliases, fragments, nesting), then parsing, validation, introspection, depth,
+   aliases, cost and list arguments (see ``omnicore.gateway.limits``).
+
+Only then is the operation executed. Everything refused before execution answers
+400 (413 for a body too large, 401 without valid credentials) with
+``errors[0].message`` and ``errors[0].extensions.code``, never a stack trace.
 """
 
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import GraphQLError, OperationType
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnicore.errors import Forbidden, NotFound, OmnicoreError
 from omnicore.gateway.catalog_cache import CatalogCache
@@ -28,7 +40,13 @@ from omnicore.gateway.context import RequestContext
 from omnicore.gateway.errors import graphql_field, graphql_message
 from omnicore.gateway.execution import run
 from omnicore.gateway.graphiql import GRAPHIQL_HTML
-from omnicore.gateway.limits import Checked, GatewaySettings, QueryGuard, Rejection
+from omnicore.gateway.limits import (
+    Checked,
+    GatewaySettings,
+    QueryGuard,
+    Rejection,
+    without_suggestions,
+)
 from omnicore.gateway.schema import admin_schema, storefront_schema
 from omnicore.gateway.storefront.subscriptions import order_watch, stream_route
 from omnicore.gateway.websocket import websocket_route
@@ -36,11 +54,12 @@ from omnicore.gateway.websocket import websocket_route
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
 
-__all__ = ["CHANNEL_HEADER", "MAX_BODY_BYTES", "create_app"]
+__all__ = ["CHANNEL_HEADER", "MAX_BODY_BYTES", "BodyLimit", "create_app"]
 
 log = logging.getLogger("omnicore.gateway")
 
 CHANNEL_HEADER = "x-omnicore-channel-token"
+#: the default of ``[gateway] max_body_bytes``
 MAX_BODY_BYTES = 1_000_000
 
 
@@ -55,6 +74,54 @@ class GraphQLResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+class BodyLimit:
+    """ASGI middleware: an HTTP request's body, read chunk by chunk, at most ``max_bytes``.
+
+    A ``Content-Length`` above the limit is refused at once; otherwise chunks are read
+    from the ASGI stream until the running total passes the limit (413, the rest is
+    never read) or the body ends, and the app receives the body in one message.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = _bad_request(f"request body larger than {self.max_bytes} bytes", 413)
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left
+                return
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        given = False
+
+        async def replay() -> Message:
+            nonlocal given
+            if not given:
+                given = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the client's disconnect
+
+        await self.app(scope, replay, send)
 
 
 def _bad_request(message: str, status: int = 400, code: str | None = None) -> JSONResponse:
@@ -80,12 +147,14 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
 
 
 async def _read_json(request: Request) -> dict[str, Any] | JSONResponse:
+    settings = getattr(request.app.state, "gateway_settings", None)
+    limit = settings.max_body_bytes if isinstance(settings, GatewaySettings) else MAX_BODY_BYTES
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        return _bad_request(f"request body larger than {MAX_BODY_BYTES} bytes", 413)
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return _bad_request(f"request body larger than {MAX_BODY_BYTES} bytes", 413)
+    if length and length.isdigit() and int(length) > limit:
+        return _bad_request(f"request body larger than {limit} bytes", 413)
+    body = await request.body()  # at most ``limit``: ``BodyLimit`` read it
+    if len(body) > limit:
+        return _bad_request(f"request body larger than {limit} bytes", 413)
     try:
         payload = orjson.loads(body)
     except ValueError:
@@ -107,17 +176,13 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-async def _prepare(guard: QueryGuard, request: Request
-                   ) -> tuple[dict[str, Any], Checked] | Response:
-    """The request's JSON, checked by ``guard`` — before any database work."""
-    payload = await _read_json(request)
-    if isinstance(payload, JSONResponse):
-        return payload
+def _check(guard: QueryGuard, payload: dict[str, Any]) -> Checked | Response:
+    """The request checked by ``guard`` (once its caller is authenticated)."""
     checked = guard.check(payload["query"], payload.get("variables"),
                           payload.get("operationName"))
     if isinstance(checked, Rejection):
         return JSONResponse(checked.body(), status_code=checked.status)
-    return payload, checked
+    return checked
 
 
 def read_scope(commerce: Commerce, checked: Checked) -> AbstractAsyncContextManager[None]:
@@ -137,6 +202,9 @@ async def _execute(guard: QueryGuard, payload: dict[str, Any], checked: Checked,
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [format_error(e) for e in result.errors]
+        if not guard.settings.introspection:  # coercion errors suggest names too
+            for error in body["errors"]:
+                error["message"] = without_suggestions(error["message"])
         if result.data is None:
             for error in body["errors"]:  # no path: the variables could not be coerced
                 if "path" not in error:
@@ -178,11 +246,14 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
         token = request.headers.get(CHANNEL_HEADER)
         if not token:
             return _bad_request(f"missing {CHANNEL_HEADER} header (a channel's public token)", 401)
-        prepared = await _prepare(storefront, request)
-        if isinstance(prepared, Response):
-            return prepared
-        payload, checked = prepared
-        async with read_scope(commerce, checked):
+        payload = await _read_json(request)
+        if isinstance(payload, JSONResponse):
+            return payload
+        # the caller first: nothing of the document is parsed for an unknown token. The
+        # look-ups share the query's read scope (one snapshot on SQLite); a mutation's
+        # writes each take their own connection, so its scope ends before it runs.
+        async with AsyncExitStack() as scope:
+            await scope.enter_async_context(commerce.db.shared_reads())
             try:
                 channel = await commerce.channels.by_token(token)
             except NotFound:
@@ -194,6 +265,11 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
                     customer_id = await commerce.auth.authenticate_customer(bearer)
                 except Forbidden as exc:
                     return _bad_request(exc.message, 401)
+            checked = _check(storefront, payload)
+            if isinstance(checked, Response):
+                return checked
+            if checked.operation.operation is not OperationType.QUERY:
+                await scope.aclose()
             context = RequestContext(commerce=commerce, channel=channel,
                                      customer_id=customer_id, catalog_cache=catalog_cache)
             return await _execute(storefront, payload, checked, context)
@@ -205,15 +281,21 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
         key = _bearer(request)
         if key is None:
             return _bad_request("missing Authorization: Bearer <staff key>", 401)
-        prepared = await _prepare(admin, request)
-        if isinstance(prepared, Response):
-            return prepared
-        payload, checked = prepared
-        async with read_scope(commerce, checked):
+        payload = await _read_json(request)
+        if isinstance(payload, JSONResponse):
+            return payload
+        # the staff key first: the admin schema shows nothing to an unknown caller
+        async with AsyncExitStack() as scope:
+            await scope.enter_async_context(commerce.db.shared_reads())
             try:
                 staff = await commerce.auth.authenticate_staff(key)
             except Forbidden as exc:
                 return _bad_request(exc.message, 401)
+            checked = _check(admin, payload)
+            if isinstance(checked, Response):
+                return checked
+            if checked.operation.operation is not OperationType.QUERY:
+                await scope.aclose()
             return await _execute(admin, payload, checked,
                                   RequestContext(commerce=commerce, staff=staff))
 
@@ -237,7 +319,8 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
         Route("/readyz", readyz),
         *commerce.plugins.register_routes(commerce),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes,
+                    middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)])
     app.state.commerce = commerce
     app.state.gateway_settings = settings
     app.state.order_watch = watch

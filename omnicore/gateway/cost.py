@@ -10,6 +10,14 @@ in the multiplier. The introspection fields ``__schema`` and ``__type`` are
 left out of depth, aliases and cost: introspection is allowed or refused as a
 whole, and ``MaxIntrospectionDepthRule`` bounds its nesting.
 
+Every item of a list argument (``storeAvailability(skus:)``, a cart's ``lines``,
+``cartDeliveryUpdate``'s groups and their ``lineIds``, ``pricesSet``'s prices …, in
+input objects too) costs 1 more, and each list has a maximum length
+(``LIST_MAXIMA``, ``DEFAULT_LIST_MAXIMUM`` for any other): the walk reports the lists
+beyond it in ``Measure.too_long`` (the guard refuses a query or subscription naming
+the argument; a mutation answers a ``userError``, see ``omnicore.gateway.lists``).
+A list beyond its maximum is counted, not walked item by item.
+
 ``measure`` is what ``omnicore.gateway.limits.QueryGuard`` checks against the
 ``[gateway]`` limits. The walk is not a ``ValidationRule`` because the cost
 depends on the request's variables (``products(first: $n)``), which validation
@@ -28,25 +36,34 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLInputObjectType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    ValueNode,
     VariableNode,
     get_named_type,
 )
 
 __all__ = [
+    "DEFAULT_LIST_MAXIMUM",
     "DEFAULT_LIST_SIZE",
     "FIELD_COSTS",
+    "LIST_MAXIMA",
     "LIST_SIZES",
     "MUTATION_COST",
     "WALK_DEPTH",
     "Measure",
+    "holds_list",
+    "list_items",
+    "list_maximum",
     "measure",
     "measure_reading",
 ]
@@ -72,6 +89,42 @@ LIST_SIZES: dict[str, int] = {
     "DayHours.intervals": 2,
     "HoursException.intervals": 2,
 }
+#: The longest list a list argument or input field may hold (``Type.field.argument`` for
+#: an argument, ``InputType.field`` for a field of an input object); each item costs 1.
+LIST_MAXIMA: dict[str, int] = {
+    # storefront
+    "Query.storeAvailability.skus": 50,
+    "Mutation.checkoutComplete.payments": 10,
+    "Mutation.cartCreate.lines": 100,
+    "Mutation.cartCreate.attributes": 50,
+    "Mutation.cartLinesAdd.lines": 100,
+    "Mutation.cartLinesUpdate.lines": 100,
+    "Mutation.cartLinesRemove.lineIds": 100,
+    "Mutation.cartDeliveryUpdate.delivery": 20,
+    "DeliveryGroupInput.lineIds": 100,
+    "Mutation.cartDiscountCodesUpdate.discountCodes": 10,
+    # admin
+    "AdminQuery.channelKpis.channels": 100,
+    "AdminQuery.fulfilments.status": 20,
+    "AdminQuery.orders.status": 20,
+    "AdminQuery.stockLevels.locations": 100,
+    "AdminMutation.outboxRetry.ids": 500,
+    "AdminMutation.staffKeyCreate.locations": 100,
+    "AdminMutation.staffKeyCreate.permissions": 50,
+    "AdminMutation.returnCreate.lines": 100,
+    "AdminMutation.promotionAddCodes.codes": 1000,
+    "AdminMutation.pricesSet.prices": 1000,
+    "PromotionInput.skus": 1000,
+    "PromotionInput.families": 100,
+    "PromotionInput.channels": 100,
+    "PromotionInput.codes": 1000,
+    "ProductInput.variants": 100,
+    "ProductInput.images": 50,
+    "LocationInput.capabilities": 20,
+    "ChannelInput.locations": 200,
+}
+#: The maximum of a list argument or input field ``LIST_MAXIMA`` does not name.
+DEFAULT_LIST_MAXIMUM = 100
 #: Payloads' ``userErrors`` lists are short: one entry per problem of the input.
 USER_ERRORS_SIZE = 3
 #: The walk stops descending past this many levels (the depth is then reported as more).
@@ -85,6 +138,39 @@ class Measure:
     depth: int
     aliases: int
     cost: int
+    #: lists beyond their maximum: (the argument's path, its maximum, its length)
+    too_long: tuple[tuple[str, int, int], ...] = ()
+
+
+def list_maximum(key: str) -> int:
+    """The maximum length of the list argument or input field ``key`` (see ``LIST_MAXIMA``)."""
+    return LIST_MAXIMA.get(key, DEFAULT_LIST_MAXIMUM)
+
+
+def list_items(value: Any, type_: Any, key: str, path: str,
+               too_long: list[tuple[str, int, int]]) -> int:
+    """Items of the lists in a (coerced or JSON) ``value`` of input type ``type_``; the
+    lists beyond their maximum are added to ``too_long`` (and not walked further)."""
+    while isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    if value is None:
+        return 0
+    if isinstance(type_, GraphQLList):
+        entries = value if isinstance(value, list | tuple) else [value]
+        limit = list_maximum(key)
+        if len(entries) > limit:
+            too_long.append((path, limit, len(entries)))
+            return len(entries)
+        return len(entries) + sum(list_items(entry, type_.of_type, key, f"{path}[{i}]", too_long)
+                                  for i, entry in enumerate(entries))
+    if isinstance(type_, GraphQLInputObjectType) and isinstance(value, Mapping):
+        total = 0
+        for name, field in type_.fields.items():
+            given = value.get(name, value.get(field.out_name or name))
+            total += list_items(given, field.type, f"{type_.name}.{name}", f"{path}.{name}",
+                                too_long)
+        return total
+    return 0
 
 
 class _TooDeep(Exception):
@@ -100,10 +186,15 @@ class _Walk:
         self.fragments = {d.name.value: d for d in document.definitions
                           if isinstance(d, FragmentDefinitionNode)}
         self.variables = dict(variables)
+        #: variables' default values, for the lists (``$skus: [String!] = ["A"]``)
+        self.defaults: dict[str, ValueNode] = {}
         for definition in operation.variable_definitions or ():
             name = definition.variable.name.value
+            if definition.default_value is not None:
+                self.defaults[name] = definition.default_value
             if name not in self.variables and isinstance(definition.default_value, IntValueNode):
                 self.variables[name] = int(definition.default_value.value)
+        self.too_long: list[tuple[str, int, int]] = []
         self.mutation_root = operation.operation == OperationType.MUTATION
         #: the variables the walk read (the measure depends on nothing else of them)
         self.consulted: set[str] = set()
@@ -133,6 +224,35 @@ class _Walk:
                 return max(default, 0)
             return DEFAULT_LIST_SIZE
         return None
+
+    def value(self, node: ValueNode) -> Any:
+        """An argument's value as JSON would give it: variables resolved (and consulted),
+        lists and objects as lists and dicts, other literals as ``True`` (one item)."""
+        if isinstance(node, VariableNode):
+            name = node.name.value
+            self.consulted.add(name)
+            if name in self.variables:
+                return self.variables[name]
+            default = self.defaults.get(name)
+            return None if default is None else self.value(default)
+        if isinstance(node, ListValueNode):
+            return [self.value(item) for item in node.values]
+        if isinstance(node, ObjectValueNode):
+            return {field.name.value: self.value(field.value) for field in node.fields}
+        return True
+
+    def list_arguments(self, node: FieldNode, parent: Any, definition: Any) -> int:
+        """Items of the field's list arguments; lists beyond their maximum noted."""
+        total = 0
+        for argument in node.arguments or ():
+            name = argument.name.value
+            arg = definition.args.get(name)
+            if arg is None or not holds_list(arg.type):
+                continue
+            total += list_items(self.value(argument.value), arg.type,
+                                f"{parent.name}.{node.name.value}.{name}",
+                                f"{node.name.value}.{name}", self.too_long)
+        return total
 
     def selection(self, selection_set: SelectionSetNode, parent: Any, *, paged: bool,
                   level: int, root: bool = False) -> tuple[int, int, int]:
@@ -176,6 +296,8 @@ class _Walk:
         definition = getattr(parent, "fields", {}).get(name)
         key = f"{parent.name}.{name}"
         own = FIELD_COSTS.get(key, MUTATION_COST if root and self.mutation_root else 1)
+        if definition is not None and node.arguments:
+            own += self.list_arguments(node, parent, definition)
         if definition is None or node.selection_set is None:  # __typename, a scalar
             return own, 1, aliases
         field_type = definition.type
@@ -220,4 +342,26 @@ def measure_reading(schema: GraphQLSchema, document: DocumentNode,
                                               level=0, root=True)
     except _TooDeep:
         return Measure(WALK_DEPTH + 1, 0, 0), walk.consulted
-    return Measure(depth, aliases, cost), walk.consulted
+    return Measure(depth, aliases, cost, tuple(walk.too_long)), walk.consulted
+
+
+_HOLDS_LIST: dict[Any, bool] = {}
+
+
+def holds_list(type_: Any) -> bool:
+    """Whether an input type is a list or an input object with a list somewhere inside."""
+    found = _HOLDS_LIST.get(type_)
+    if found is None:
+        _HOLDS_LIST[type_] = False  # a recursive input type: settled below
+        found = _HOLDS_LIST[type_] = _finds_list(type_)
+    return found
+
+
+def _finds_list(type_: Any) -> bool:
+    while isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    if isinstance(type_, GraphQLList):
+        return True
+    if isinstance(type_, GraphQLInputObjectType):
+        return any(holds_list(field.type) for field in type_.fields.values())
+    return False

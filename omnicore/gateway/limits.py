@@ -3,7 +3,9 @@
     guard = QueryGuard(schema.graphql_schema, commerce.config.gateway)
     checked = guard.check(query, variables, operation_name)   # a Checked or a Rejection
 
-A request is parsed (at most ``MAX_TOKENS`` lexical tokens), validated with
+A request's text is first scanned by ``omnicore.gateway.prepass`` (selections,
+aliases, repeated names, fragments, nesting: a cheap bound on what parsing and
+validation may cost), then parsed (at most ``MAX_TOKENS`` lexical tokens), validated with
 graphql-core's specified rules (``MaxIntrospectionDepthRule`` among them) plus
 ``NoIntrospection`` when ``[gateway] introspection = false``; then the operation
 to run is walked once to measure its depth, its aliases and its cost, which
@@ -17,6 +19,7 @@ page asked for with another ``$handle`` is not walked again.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +31,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    OperationType,
     ValidationRule,
     assert_valid_schema,
     parse,
@@ -45,12 +49,14 @@ from omnicore.gateway.cost import (
     measure,
     measure_reading,
 )
+from omnicore.gateway.prepass import TextLimits, prepass
 from omnicore.gateway.settings import GatewaySettings
 
 __all__ = [
     "DEFAULT_LIST_SIZE",
     "FIELD_COSTS",
     "LIST_SIZES",
+    "MAX_QUERY_CHARS",
     "MAX_TOKENS",
     "MUTATION_COST",
     "WALK_DEPTH",
@@ -60,10 +66,17 @@ __all__ = [
     "QueryGuard",
     "Rejection",
     "measure",
+    "without_suggestions",
 ]
 
 #: Lexical tokens a document may have: far above any real query, a bound on parsing work.
 MAX_TOKENS = 10_000
+#: Characters a document may have (a string literal is one token, lexed character by
+#: character): far above any real query.
+MAX_QUERY_CHARS = 100_000
+#: graphql-core's suggestions ("Did you mean 'order' or 'orders'?"), left out of messages
+#: when introspection is off: they would show the schema to whoever asks
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 CACHE_SIZE = 512
 #: measures kept per query (one per value of its page sizes)
 MEASURES_PER_QUERY = 64
@@ -116,8 +129,21 @@ def _locations(error: GraphQLError) -> list[dict[str, int]] | None:
     return [{"line": loc.line, "column": loc.column} for loc in error.locations]
 
 
-def _parsed(schema: GraphQLSchema, query: str, introspection: bool
+def without_suggestions(message: str) -> str:
+    """``message`` without graphql-core's "Did you mean …?" suggestions."""
+    return _SUGGESTION.sub("", message)
+
+
+def _parsed(schema: GraphQLSchema, query: str, settings: GatewaySettings
             ) -> DocumentNode | Rejection:
+    introspection = settings.introspection
+    if len(query) > MAX_QUERY_CHARS:
+        return Rejection(f"the document has more than {MAX_QUERY_CHARS} characters",
+                         "query_too_large", limit=MAX_QUERY_CHARS, value=len(query))
+    found = prepass(query, TextLimits(settings.max_selections, settings.max_aliases,
+                                       MAX_TOKENS))
+    if found is not None:
+        return Rejection(found.message, found.code, limit=found.limit, value=found.value)
     try:
         document = parse(query, max_tokens=MAX_TOKENS)
     except GraphQLError as exc:
@@ -129,7 +155,8 @@ def _parsed(schema: GraphQLSchema, query: str, introspection: bool
         code = "introspection_disabled" if "introspection is disabled" in first.message \
             else "invalid_query"
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        return Rejection(first.message + more, code, locations=_locations(first))
+        message = first.message if introspection else without_suggestions(first.message)
+        return Rejection(message + more, code, locations=_locations(first))
     return document
 
 
@@ -167,7 +194,7 @@ class QueryGuard:
         if found is not None:
             self._cache.move_to_end(query)
             return found
-        found = _parsed(self.schema, query, self.settings.introspection)
+        found = _parsed(self.schema, query, self.settings)
         self._cache[query] = found
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -195,6 +222,11 @@ class QueryGuard:
                 f"{found.aliases} aliases exceed the limit of {limits.max_aliases} "
                 "([gateway] max_aliases)", "too_many_aliases", limit=limits.max_aliases,
                 value=found.aliases)
+        if found.too_long and operation.operation is not OperationType.MUTATION:
+            path, limit, length = found.too_long[0]
+            return Rejection(
+                f"argument {path} has {length} items: at most {limit}", "list_too_long",
+                limit=limit, value=length)
         if found.cost > limits.max_cost:
             return Rejection(
                 f"query cost {found.cost} exceeds the limit of {limits.max_cost} "

@@ -18,6 +18,7 @@ from omnicore.gateway.admin.orders import AdminOrdersMutation, AdminOrdersQuery
 from omnicore.gateway.admin.outbox import AdminOutboxMutation, AdminOutboxQuery
 from omnicore.gateway.admin.promotions import AdminPromotionsMutation, AdminPromotionsQuery
 from omnicore.gateway.admin.stock import AdminStockMutation, AdminStockQuery
+from omnicore.gateway.lists import bound_lists
 from omnicore.gateway.storefront.carts import CartMutation, CartQuery
 from omnicore.gateway.storefront.catalog import CatalogQuery
 from omnicore.gateway.storefront.checkout import CheckoutMutation
@@ -66,3 +67,6 @@ def build_schema(queries: list[type[Any]], mutations: list[type[Any]],
 storefront_schema = build_schema(STOREFRONT_QUERIES, STOREFRONT_MUTATIONS,
                                  STOREFRONT_SUBSCRIPTIONS, prefix="")
 admin_schema = build_schema(ADMIN_QUERIES, ADMIN_MUTATIONS, [], prefix="Admin")
+# a mutation's list beyond its maximum: a ``userError`` (``omnicore.gateway.lists``)
+bound_lists(storefront_schema.graphql_schema)
+bound_lists(admin_schema.graphql_schema)

@@ -9,7 +9,8 @@ The protocol of the ``graphql-ws`` library (subprotocol ``graphql-transport-ws``
     server: {"id": "1", "type": "complete"}
 
 Tokens come from ``connection_init``'s payload (``channelToken``, ``customerToken``)
-or the upgrade's headers, and are checked again at each ``subscribe``. Operations
+or the upgrade's headers, and are checked again at each ``subscribe``, before its
+document is parsed (a ``subscribe`` before the ack closes the socket with 4401). Operations
 pass the ``QueryGuard`` of ``/graphql``: what it refuses with a 400 is an ``error``
 message here. Queries and mutations run once (``next``, ``complete``). Protocol
 violations close the socket (4400, 4401, 4403, 4406, 4408, 4409, 4429; 4500 for a
@@ -36,7 +37,13 @@ from omnicore.errors import Forbidden, NotFound, OmnicoreError
 from omnicore.gateway.catalog_cache import CatalogCache
 from omnicore.gateway.context import RequestContext
 from omnicore.gateway.execution import run
-from omnicore.gateway.limits import Checked, GatewaySettings, QueryGuard, Rejection
+from omnicore.gateway.limits import (
+    Checked,
+    GatewaySettings,
+    QueryGuard,
+    Rejection,
+    without_suggestions,
+)
 from omnicore.gateway.storefront.subscriptions import WATCH, OrderWatch
 
 if TYPE_CHECKING:
@@ -214,12 +221,12 @@ class _Socket:
                            "([gateway] websocket_max_operations): complete one first",
                 "extensions": {"code": "too_many_operations", "limit": limit}}]})
             return
+        context = await self.context()  # the tokens again, before the document is parsed
         checked = self.guard.check(payload["query"], payload.get("variables"),
                                    payload.get("operationName"))
         if isinstance(checked, Rejection):
             await self.send({"id": op_id, "type": "error", "payload": checked.body()["errors"]})
             return
-        context = await self.context()
         self.operations[op_id] = asyncio.create_task(
             self.run(op_id, checked, payload, context), name=f"omnicore-ws-{op_id[:40]}")
 
@@ -252,6 +259,9 @@ class _Socket:
         if not result.errors:
             return "next", {"data": result.data}
         errors = [format_error(e) for e in result.errors]
+        if not self.settings.introspection:  # no schema names suggested
+            for error in errors:
+                error["message"] = without_suggestions(error["message"])
         if result.data is None and all("path" not in e for e in errors):
             for error in errors:  # the variables could not be coerced, as /graphql says
                 error.setdefault("extensions", {"code": "invalid_variables"})
