@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -34,7 +34,7 @@ from omnicore.payments import PaymentService
 from omnicore.plugins import PluginHost
 from omnicore.pricing import PricingService, PromotionService
 from omnicore.returns import ReturnService
-from omnicore.stock import DEFAULT_LOW_THRESHOLD, StockService
+from omnicore.stock import StockService
 from omnicore.store.database import Database, connection_problem
 from omnicore.store.migrate import ensure_schema
 from omnicore.store.uow import UnitOfWork
@@ -65,23 +65,29 @@ class Commerce:
         self.catalog = CatalogService(self.uow)
         self.channels = ChannelService(self.uow)
         self.locations = LocationService(self.uow)
-        stock_config = config.extra.get("stock", {})
-        self.stock = StockService(
-            self.uow, low_threshold=int(stock_config.get("low_threshold", DEFAULT_LOW_THRESHOLD))
-        )
-        self.customers = CustomerService.from_config(self.uow, config.extra.get("customers"))
+        self.stock = StockService(self.uow, low_threshold=config.stock.low_threshold)
+        self.customers = CustomerService(self.uow, default_region=config.customers.default_region)
         self.promotions = PromotionService(self.uow)
         self.pricing = PricingService(self)
         self.delivery = DeliveryService(self)
-        self.carts = CartService(self)
-        self.order_settings = OrderSettings.from_config(config.extra)
+        self.carts = CartService(
+            self, settings=config.carts, stock=self.stock, promotions=self.promotions,
+            pricing=self.pricing, delivery=self.delivery)
+        self.order_settings = OrderSettings.from_config(config)
         self.payments = PaymentService(self)
         self.orders = OrderService(self)
         self.orders.attach_external(ExternalOrders(self, self.orders))
         self.fulfilment = FulfilmentService(self)
         self.returns = ReturnService(self)
-        self.checkouts = CheckoutService(self)
-        self.auth = AuthService(self.uow, config.extra)
+        self.checkouts = CheckoutService(
+            self, settings=self.order_settings, carts=self.carts, payments=self.payments,
+            orders=self.orders, customers=self.customers, stock=self.stock,
+            pricing=self.pricing, delivery=self.delivery)
+        gateway = config.gateway  # the sign-in keys live in [gateway]
+        self.auth = AuthService(
+            self.uow, token_hours=gateway.customer_token_hours,
+            login_max_attempts=gateway.login_max_attempts,
+            login_window_minutes=gateway.login_window_minutes)
         self.outbox = OutboxService(self, self._dispatcher)
         self._stop = asyncio.Event()
         self._background: asyncio.Task[None] | None = None
@@ -124,8 +130,15 @@ class Commerce:
     ) -> Commerce:
         settings = load_config(config)
         host = PluginHost(settings.plugins, plugins, load_entry_points=load_entry_points)
-        host.configure(settings.plugins.sections)
-        db = Database(url or settings.database.url, pool_size=settings.database.pool_size)
+        host.configure()
+        if host.not_configured:
+            log.warning("installed plugins not started, their settings are absent: %s "
+                        "(set them, block the plugins in [plugins] block, or list them in "
+                        "[plugins] require to make this an error)",
+                        "; ".join(f"{entry.plugin} ({entry})" for entry in host.not_configured),
+                        extra={"plugins_not_configured": host.not_configured})
+        db = Database(url or settings.database.url, pool_size=settings.database.pool_size,
+                      prepared_reads=settings.database.prepared_reads)
         try:
             migrate = auto_migrate
             if migrate is None:
@@ -167,22 +180,43 @@ class Commerce:
             )
 
     async def run_worker(self, stop: asyncio.Event) -> None:
-        """Deliver outbox events and sweep expired holds until ``stop`` is set (the worker)."""
+        """Deliver outbox events and run the background jobs (expired holds, abandoned carts
+        … see ``background_jobs``) until ``stop`` is set (the worker)."""
         await asyncio.gather(self._dispatcher.run_forever(stop), self._sweep_forever(stop))
+
+    def background_jobs(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
+        """The worker's periodic jobs, in the order each round runs them: ``(name, run)``."""
+        return [
+            ("expired-hold sweep", self._sweep_holds),
+            ("abandoned-cart sweep", self.carts.sweep_abandoned),
+            ("checkout reconciliation", self.checkouts.reconcile),
+            ("capture retry", self.orders.retry_captures),
+            ("pickup expiry", self.fulfilment.expire_pickups),
+            ("sign-in attempt sweep", self.auth.sweep_login_attempts),
+        ]
+
+    async def _sweep_holds(self) -> None:
+        while await self.stock.sweep():
+            pass
+
+    async def run_background_jobs(self) -> list[str]:
+        """Run each of ``background_jobs`` once, as the worker does every ``[outbox]
+        sweep_interval_seconds``: a job that fails (the database went away, a bug) is
+        logged as ``"<job> failed"`` with its traceback and the next jobs still run; it
+        is tried again next round. Returns the names of the jobs that failed."""
+        failed = []
+        for name, job in self.background_jobs():
+            try:
+                await job()
+            except Exception:
+                log.exception("%s failed", name)
+                failed.append(name)
+        return failed
 
     async def _sweep_forever(self, stop: asyncio.Event) -> None:
         interval = self.config.outbox.sweep_interval_seconds
         while not stop.is_set():
-            try:
-                while await self.stock.sweep():
-                    pass
-                await self.carts.sweep_abandoned()
-                await self.checkouts.reconcile()
-                await self.orders.retry_captures()
-                await self.fulfilment.expire_pickups()
-                await self.auth.sweep_login_attempts()
-            except Exception:  # the database went away: try again next round
-                log.exception("expired-hold sweep failed")
+            await self.run_background_jobs()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 

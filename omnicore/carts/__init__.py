@@ -1,15 +1,14 @@
-"""carts."""
+"""The omnichannel cart: lines and their stock holds, delivery choice, hand-off to a store
+associate, continuity across channels, abandonment.
+
+``CartService`` is ``commerce.carts``; ``add_trail`` and ``assign_groups`` are for
+checkout, which completes a cart in its own transaction.
+"""
 
 from __future__ import annotations
 
 from omnicore.carts._delivery import (
-    DeliveryCalls,
     assign_groups,
-)
-from omnicore.carts._holds import (
-    Contention,
-    Need,
-    StockWork,
 )
 from omnicore.carts._models import (
     Cart,
@@ -18,6 +17,7 @@ from omnicore.carts._models import (
     CartStatus,
     Fulfilment,
     Handoff,
+    TrailAction,
     TrailEntry,
 )
 from omnicore.carts._service import (
@@ -33,12 +33,9 @@ __all__ = [
     "CartService",
     "CartSettings",
     "CartStatus",
-    "Contention",
-    "DeliveryCalls",
     "Fulfilment",
     "Handoff",
-    "Need",
-    "StockWork",
+    "TrailAction",
     "TrailEntry",
     "add_trail",
     "assign_groups",

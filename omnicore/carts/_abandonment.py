@@ -26,17 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, exists, select, update
 
-from omnicore.carts._base import CartBase
 from omnicore.carts._models import Cart, CartStatus, Fulfilment
 from omnicore.carts._state import cart_payload, hold_states, load_cart
 from omnicore.customers import resolve
-from omnicore.errors import InvalidInput, NotFound
+from omnicore.errors import NotFound
 from omnicore.network import Capability, Location, distance_km, get_channel, location_from_row
 from omnicore.stock import level_figures
 from omnicore.store.tables import cart_lines, carts, locations
 
 if TYPE_CHECKING:
-    from omnicore.store.uow import Tx
+    from omnicore.store.uow import Tx, UnitOfWork
 
 NEARBY_STORES = 3
 
@@ -163,23 +162,15 @@ def _store_payload(
     }
 
 
-class AbandonmentCalls(CartBase):
-    """The abandonment sweep of ``CartService``."""
-
-    async def sweep_abandoned(self, *, idle: dt.timedelta | None = None, limit: int = 100) -> int:
-        """Emit ``cart.abandoned`` once for each open cart with lines untouched for ``idle``
-        (default ``[carts] abandon_after_minutes``); returns how many this call emitted."""
-        wait = self.settings.abandon_after if idle is None else idle
-        if not isinstance(wait, dt.timedelta) or wait.total_seconds() <= 0:
-            raise InvalidInput("must be a positive duration", field="idle")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInput("must be a positive integer", field="limit")
-        emitted = 0
-        while True:
-            async with self._uow() as tx:
-                won, seen = await claim_abandoned(tx, wait, limit)
-                for found in won:
-                    tx.emit("cart.abandoned", await abandoned_payload(tx, found))
-            emitted += len(won)
-            if seen < limit:
-                return emitted
+async def sweep(uow: UnitOfWork, idle: dt.timedelta, limit: int) -> int:
+    """Emit ``cart.abandoned`` once per open cart with lines untouched for ``idle``, up to
+    ``limit`` carts per transaction until none is left; returns how many were emitted."""
+    emitted = 0
+    while True:
+        async with uow() as tx:
+            won, seen = await claim_abandoned(tx, idle, limit)
+            for found in won:
+                tx.emit("cart.abandoned", await abandoned_payload(tx, found))
+        emitted += len(won)
+        if seen < limit:
+            return emitted

@@ -1,4 +1,5 @@
-"""One cart across channels: switching a cart's channel, re-holding, merging on sign-in.
+"""One cart across channels: resuming a cart on another channel, re-holding, merging on
+sign-in.
 
 Merge rules (an anonymous cart meets the customer's open cart on sign-in):
 
@@ -18,11 +19,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from omnicore.carts._holds import Need, StockWork, fits_channel
-from omnicore.carts._models import CartStatus
-from omnicore.carts._state import add_trail, claim, hold_states, line_rows
+from omnicore.carts._models import Cart, CartStatus, TrailAction
+from omnicore.carts._state import (
+    add_trail,
+    cart_payload,
+    channel_for,
+    claim,
+    hold_states,
+    line_rows,
+    lock_open,
+    open_cart_of,
+    reload,
+)
+from omnicore.customers import resolve
+from omnicore.errors import Conflict, Forbidden, NotFound
+from omnicore.network import ChannelKind, get_channel
 from omnicore.store.tables import cart_lines, carts
 
 if TYPE_CHECKING:
@@ -69,17 +83,64 @@ async def switch_channel(tx: Tx, stock: StockWork, row: Any, channel: Channel) -
     await rehold_for(tx, stock, channel, row.id)
 
 
-async def open_cart_of(tx: Tx, customer_id: str, *, other_than: str | None = None) -> Any:
-    """The customer's most recently touched open cart, or None."""
-    query = (
-        select(carts)
-        .where(carts.c.customer_id == customer_id, carts.c.status == CartStatus.OPEN.value)
-        .order_by(carts.c.updated_at.desc(), carts.c.id)
-        .limit(1)
-    )
-    if other_than is not None:
-        query = query.where(carts.c.id != other_than)
-    return (await tx.conn.execute(query)).first()
+async def resume_on(tx: Tx, stock: StockWork, row: Any, code: str, actor: str | None) -> Channel:
+    """Move the claimed cart to channel ``code`` (a store's takes it over with
+    ``take_over``: ``Forbidden``), re-holding what that channel cannot keep; records
+    ``resumed`` in the trail."""
+    target = await channel_for(tx, code)
+    if target.kind is ChannelKind.STORE:
+        raise Forbidden("a store channel takes a cart over with take_over (the customer's "
+                        "code or consent)", field="channel")
+    await switch_channel(tx, stock, row, target)
+    await add_trail(tx, row.id, target.code, TrailAction.RESUMED, actor)
+    return target
+
+
+async def resume(tx: Tx, stock: StockWork, cart_id: str, channel: str, actor: str | None
+                 ) -> Cart:
+    """``carts.resume``: on the cart's own channel a refresh, else ``resume_on`` and
+    ``cart.updated`` (``change="resumed"``)."""
+    row = await lock_open(tx, cart_id)
+    if channel == row.channel_code:
+        await rehold_for(tx, stock, await get_channel(tx, row.channel_code), row.id)
+        return await reload(tx, row.id)
+    row = await claim(tx, cart_id, None)
+    previous = row.channel_code
+    await resume_on(tx, stock, row, channel, actor)
+    cart = await reload(tx, row.id)
+    tx.emit("cart.updated", cart_payload(cart, change="resumed", actor=actor,
+                                         previous_channel=previous))
+    return cart
+
+
+async def attach_customer(
+    tx: Tx, stock: StockWork, cart_id: str, version: int, customer_id: str, actor: str | None,
+    maximum: int,
+) -> Cart:
+    """``carts.attach_customer``: the cart becomes the customer's, or is merged into the
+    customer's open cart (``merge_carts``); returns the surviving cart."""
+    row = await claim(tx, cart_id, version)
+    customer = await resolve(tx, customer_id, lock=True)
+    if row.customer_id is not None:
+        try:
+            owner = (await resolve(tx, row.customer_id)).id
+        except NotFound:
+            owner = None
+        if owner == customer.id:
+            return await reload(tx, row.id)
+        raise Conflict("the cart belongs to another customer", field="customer_id")
+    other = await open_cart_of(tx, customer.id, other_than=row.id)
+    if other is None:
+        await tx.conn.execute(
+            update(carts).where(carts.c.id == row.id).values(customer_id=customer.id))
+        cart = await reload(tx, row.id)
+        tx.emit("cart.updated", cart_payload(cart, change="customer_attached", actor=actor))
+        return cart
+    channel = await get_channel(tx, row.channel_code)
+    await merge_carts(tx, stock, row, other.id, channel, actor, maximum)
+    cart = await reload(tx, other.id)
+    tx.emit("cart.merged", cart_payload(cart, merged_cart_id=row.id, actor=actor))
+    return cart
 
 
 def _join_notes(first: str | None, second: str | None) -> str | None:
@@ -152,5 +213,5 @@ async def merge_carts(
             handoff_expires_at=None, handoff_consent=False,
         )
     )
-    await add_trail(tx, anonymous.id, anonymous.channel_code, "merged", actor)
-    await add_trail(tx, survivor.id, channel.code, "merged_in", actor)
+    await add_trail(tx, anonymous.id, anonymous.channel_code, TrailAction.MERGED, actor)
+    await add_trail(tx, survivor.id, channel.code, TrailAction.MERGED_IN, actor)

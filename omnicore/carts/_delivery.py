@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 
-from omnicore.carts._base import CartBase
 from omnicore.carts._models import Cart, CartLine, Fulfilment
 from omnicore.carts._state import groups_of
 from omnicore.delivery import DeliveryGroup, DeliveryKind
@@ -24,11 +23,10 @@ from omnicore.serialization import unstructure
 from omnicore.store.tables import carts
 
 if TYPE_CHECKING:
-    from omnicore.carts._holds import StockWork
-    from omnicore.network import Channel
+    from omnicore.delivery import DeliveryService
     from omnicore.store.uow import Tx
 
-__all__ = ["PICKUP_METHOD", "DeliveryCalls", "assign_groups", "groups_of"]
+__all__ = ["PICKUP_METHOD", "assign_groups", "groups_of", "resolve_groups", "store_groups"]
 
 PICKUP_METHOD = "click_and_collect"
 
@@ -75,32 +73,19 @@ def assign_groups(cart: Cart, groups: Sequence[DeliveryGroup]) -> tuple[
     return [g for g in groups if g.key in used], by_line
 
 
-class DeliveryCalls(CartBase):
-    """``set_delivery`` of ``CartService``."""
+async def resolve_groups(
+    delivery: DeliveryService, groups: Sequence[DeliveryGroup | Mapping[str, Any]], channel: str
+) -> list[dict[str, Any]] | None:
+    """Each group checked by ``delivery.resolve`` (errors name ``delivery[i]``), keys
+    unique; returned as ``carts.delivery`` stores them (None: no choice)."""
+    resolved: list[DeliveryGroup] = []
+    for index, group in enumerate(groups):
+        done = await delivery.resolve(group, channel=channel, field=f"delivery[{index}]")
+        if any(g.key == done.key for g in resolved):
+            raise InvalidInput(f"key {done.key!r} is used twice", field=f"delivery[{index}].key")
+        resolved.append(done)
+    return [unstructure(g) for g in resolved] or None
 
-    async def set_delivery(
-        self, cart_id: str, groups: Sequence[DeliveryGroup | Mapping[str, Any]], *,
-        version: int, channel: str | None = None, actor: str | None = None,
-    ) -> Cart:
-        """Choose how the cart is delivered: one or several ``DeliveryGroup``.
 
-        Each group is checked by ``commerce.delivery.resolve`` (method, zone, a pickup
-        store that can do pickup, a relay point inside the method's zone …); keys must
-        be unique. An empty list clears the choice.
-        """
-        cart = await self._commerce.carts.get(cart_id)
-        resolved: list[DeliveryGroup] = []
-        for index, group in enumerate(groups):
-            done = await self._commerce.delivery.resolve(
-                group, channel=channel or cart.channel, field=f"delivery[{index}]")
-            if any(g.key == done.key for g in resolved):
-                raise InvalidInput(f"key {done.key!r} is used twice",
-                                   field=f"delivery[{index}].key")
-            resolved.append(done)
-        stored = [unstructure(g) for g in resolved] or None
-
-        async def apply(tx: Tx, stock: StockWork, row: Any, current: Channel) -> None:
-            await tx.conn.execute(update(carts).where(carts.c.id == row.id).values(
-                delivery=stored))
-
-        return await self._change(cart_id, version, channel, actor, "delivery_updated", apply)
+async def store_groups(tx: Tx, cart_id: str, stored: list[dict[str, Any]] | None) -> None:
+    await tx.conn.execute(update(carts).where(carts.c.id == cart_id).values(delivery=stored))

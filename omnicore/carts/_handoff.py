@@ -21,22 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from omnicore.carts._base import CartBase
 from omnicore.carts._continuity import switch_channel
 from omnicore.carts._holds import StockWork
-from omnicore.carts._models import Cart, CartStatus, Handoff
+from omnicore.carts._models import Cart, CartStatus, Handoff, TrailAction
 from omnicore.carts._state import (
     add_trail,
     cart_payload,
     cart_row,
     channel_for,
     check_actor,
-    check_version,
     claim,
     reload,
 )
 from omnicore.errors import Forbidden, InvalidInput
-from omnicore.network import Channel, ChannelKind
+from omnicore.network import ChannelKind
 from omnicore.store.tables import carts
 
 if TYPE_CHECKING:
@@ -135,60 +133,39 @@ async def take_over_cart(
     row = await cart_row(tx, target)
     previous = row.channel_code
     await switch_channel(tx, stock, row, channel)
-    await add_trail(tx, row.id, channel.code, "handed_off", who)
+    await add_trail(tx, row.id, channel.code, TrailAction.HANDED_OFF, who)
     return row, previous
 
 
-class HandoffCalls(CartBase):
-    """The hand-off calls of ``CartService``."""
+async def offer_code(tx: Tx, cart_id: str, version: int, ttl: dt.timedelta) -> Handoff:
+    """``carts.handoff_code``: claim the cart, give it a fresh code, emit ``cart.updated``."""
+    row = await claim(tx, cart_id, version)
+    handoff = await issue_code(tx, row, ttl)
+    cart = await reload(tx, row.id)
+    tx.emit("cart.updated", cart_payload(cart, change="handoff_offered", actor=None,
+                                         handoff_expires_at=handoff.expires_at.isoformat()))
+    return handoff
 
-    async def handoff_code(self, cart_id: str, *, version: int) -> Handoff:
-        """A single-use code (8 characters, valid ``[carts] handoff_code_minutes``) the
-        customer shows an associate; replaces an earlier one."""
-        checked = check_version(version)
 
-        async def work(tx: Tx, stock: StockWork) -> Handoff:
-            row = await claim(tx, cart_id, checked)
-            handoff = await issue_code(tx, row, self.settings.handoff_ttl)
-            cart = await reload(tx, row.id)
-            tx.emit("cart.updated", cart_payload(cart, change="handoff_offered", actor=None,
-                                                 handoff_expires_at=handoff.expires_at.isoformat()))
-            return handoff
+async def set_consent(tx: Tx, row: Any, allowed: bool, ttl: dt.timedelta) -> None:
+    """The customer's consent to a hand-off without a code, for ``ttl``; withdrawing it
+    also voids any code."""
+    values: dict[str, Any] = {"handoff_consent": allowed}
+    if allowed:
+        values["handoff_expires_at"] = tx.now + ttl
+    else:
+        values.update(handoff_code=None, handoff_expires_at=None)
+    await tx.conn.execute(update(carts).where(carts.c.id == row.id).values(**values))
 
-        return await self._run(work)
 
-    async def allow_handoff(self, cart_id: str, *, version: int, allowed: bool = True) -> Cart:
-        """The customer consents (for ``handoff_code_minutes``) to an associate taking the
-        cart over without a code; ``allowed=False`` withdraws consent and any code."""
-        if not isinstance(allowed, bool):
-            raise InvalidInput("must be true or false", field="allowed")
-
-        async def apply(tx: Tx, stock: StockWork, row: Any, current: Channel) -> None:
-            values: dict[str, Any] = {"handoff_consent": allowed}
-            if allowed:
-                values["handoff_expires_at"] = tx.now + self.settings.handoff_ttl
-            else:
-                values.update(handoff_code=None, handoff_expires_at=None)
-            await tx.conn.execute(update(carts).where(carts.c.id == row.id).values(**values))
-
-        change = "handoff_allowed" if allowed else "handoff_withdrawn"
-        return await self._change(cart_id, version, None, None, change, apply)
-
-    async def take_over(
-        self, *, code: str | None = None, cart_id: str | None = None, channel: str,
-        associate: str,
-    ) -> Cart:
-        """An associate on a ``store`` channel takes the cart over, with the customer's
-        code (single use) or consent; else ``Forbidden`` (``code``; ``channel`` for a
-        channel that is not a store). The cart moves to the store channel (trail
-        ``handed_off``, actor = the associate); emits ``cart.handed_off``."""
-        async def work(tx: Tx, stock: StockWork) -> Cart:
-            row, previous = await take_over_cart(
-                tx, stock, code=code, cart_id=cart_id, channel_code=channel, associate=associate
-            )
-            cart = await reload(tx, row.id)
-            tx.emit("cart.handed_off", cart_payload(cart, associate=associate,
-                                                    previous_channel=previous))
-            return cart
-
-        return await self._run(work)
+async def take_over(
+    tx: Tx, stock: StockWork, *, code: object, cart_id: object, channel_code: object,
+    associate: object,
+) -> Cart:
+    """``carts.take_over``: ``take_over_cart``, then ``cart.handed_off``."""
+    row, previous = await take_over_cart(
+        tx, stock, code=code, cart_id=cart_id, channel_code=channel_code, associate=associate
+    )
+    cart = await reload(tx, row.id)
+    tx.emit("cart.handed_off", cart_payload(cart, associate=associate, previous_channel=previous))
+    return cart

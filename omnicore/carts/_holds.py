@@ -2,8 +2,9 @@
 
 A cart change and the holds it needs commit together or not at all: the holds
 are made by the very functions ``commerce.stock.hold`` and ``release`` run
-(``omnicore.stock._holds``), on the cart's transaction, so a failed change leaves
-no hold behind and no event in the outbox — nothing to compensate.
+(``omnicore.stock.reserve`` and ``release_hold``), on the cart's transaction, so
+a failed change leaves no hold behind and no event in the outbox — nothing to
+compensate. A line's hold lasts its channel's ``hold_ttl``.
 
 Lock order (PostgreSQL): the cart row first, then stock levels SKU by SKU,
 each hold in location order as every stock write does. Releasing all holds
@@ -23,11 +24,9 @@ from sqlalchemy import update
 from omnicore.carts._state import HoldState
 from omnicore.errors import InvalidInput, NotFound, OutOfStock
 from omnicore.stock import (
-    Contention,
+    Reservation,
     StockChanges,
     emit_stock_events,
-    insert_hold,
-    plan_hold,
     release_hold,
     reserve,
 )
@@ -37,9 +36,7 @@ if TYPE_CHECKING:
     from omnicore.network import Channel
     from omnicore.store.uow import Tx
 
-__all__ = ["Contention", "Need", "StockWork"]
-
-Contention = Contention
+__all__ = ["Need", "StockWork", "fits_channel"]
 
 
 @attrs.frozen
@@ -103,10 +100,10 @@ class StockWork:
     async def _hold(self, channel: Channel, cart_id: str, need: Need) -> str | None:
         if not need.quantity:
             return None
+        ask = Reservation(channel.code, need.sku, need.quantity, location=need.location,
+                          reference=cart_id)  # for the channel's hold_ttl
         try:
-            plan, _ = await plan_hold(
-                self.tx, channel, need.sku, need.quantity, need.location
-            )
+            reserved = await reserve(self.tx, ask, self.changes)  # Contention: rerun all
         except OutOfStock as exc:
             if need.strict:
                 raise OutOfStock(
@@ -122,17 +119,8 @@ class StockWork:
             if need.strict:
                 raise
             return None
-        await reserve(self.tx, need.sku, plan, self.changes)  # Contention: retry all
-        hold = await insert_hold(
-            self.tx,
-            channel,
-            need.sku,
-            plan,
-            expires_at=self.tx.now + channel.hold_ttl,
-            reference=cart_id,
-        )
         self.took = True
-        return hold.id
+        return reserved.hold.id
 
     async def move_reference(self, hold_id: str, cart_id: str) -> None:
         """A line moved to another cart (a merge): its hold now names that cart."""

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from omnicore.errors import InvalidInput
+from omnicore.config import CartsConfig
 
 __all__ = [
     "Cart",
@@ -18,6 +17,7 @@ __all__ = [
     "CartStatus",
     "Fulfilment",
     "Handoff",
+    "TrailAction",
     "TrailEntry",
 ]
 
@@ -26,6 +26,22 @@ class CartStatus(enum.StrEnum):
     OPEN = "open"
     #: merged into another cart on sign-in (``Cart.merged_into``)
     MERGED = "merged"
+    COMPLETED = "completed"
+
+
+class TrailAction(enum.StrEnum):
+    """A step of a cart's journey (``Cart.trail``)."""
+
+    CREATED = "created"
+    #: continued on another channel (``resume``, or a change made from another channel)
+    RESUMED = "resumed"
+    #: taken over by a store associate (``take_over``)
+    HANDED_OFF = "handed_off"
+    #: another cart was merged into this one on sign-in
+    MERGED_IN = "merged_in"
+    #: this cart was merged into the customer's cart on sign-in
+    MERGED = "merged"
+    #: checked out: it became an order
     COMPLETED = "completed"
 
 
@@ -69,10 +85,11 @@ class CartLine:
 @attrs.frozen
 class TrailEntry:
     """A step of the cart's journey across channels: ``created``, ``resumed``,
-    ``handed_off``, ``merged_in`` (another cart joined it), ``merged`` (it joined another)."""
+    ``handed_off``, ``merged_in`` (another cart joined it), ``merged`` (it joined another),
+    ``completed`` (checked out)."""
 
     channel: str
-    action: str
+    action: TrailAction
     actor: str | None
     at: dt.datetime
 
@@ -125,40 +142,5 @@ class Handoff:
     version: int
 
 
-def _setting(section: Mapping[str, Any], key: str, default: int) -> int:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput("must be a positive integer", field=f"carts.{key}")
-    return value
-
-
-@attrs.frozen
-class CartSettings:
-    """``[carts]`` of omnicore.toml."""
-
-    max_quantity_per_line: int = 99
-    abandon_after_minutes: int = 60
-    handoff_code_minutes: int = 15
-    low_threshold: int = 5
-
-    @classmethod
-    def from_config(cls, extra: Mapping[str, Any]) -> CartSettings:
-        section = extra.get("carts", {})
-        if not isinstance(section, Mapping):
-            raise InvalidInput("must be a table", field="carts")
-        stock = extra.get("stock", {})
-        low = stock.get("low_threshold", 5) if isinstance(stock, Mapping) else 5
-        return cls(
-            max_quantity_per_line=_setting(section, "max_quantity_per_line", 99),
-            abandon_after_minutes=_setting(section, "abandon_after_minutes", 60),
-            handoff_code_minutes=_setting(section, "handoff_code_minutes", 15),
-            low_threshold=int(low),
-        )
-
-    @property
-    def abandon_after(self) -> dt.timedelta:
-        return dt.timedelta(minutes=self.abandon_after_minutes)
-
-    @property
-    def handoff_ttl(self) -> dt.timedelta:
-        return dt.timedelta(minutes=self.handoff_code_minutes)
+#: the cart settings: ``[carts]`` of omnicore.toml, as ``commerce.config.carts`` holds them
+CartSettings = CartsConfig

@@ -15,16 +15,15 @@ docs/carts.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
+from omnicore.carts import _abandonment, _continuity, _delivery, _handoff, _transaction
 from omnicore.carts import _lines as lines_
-from omnicore.carts._abandonment import AbandonmentCalls
-from omnicore.carts._continuity import merge_carts, open_cart_of, rehold_for
-from omnicore.carts._delivery import DeliveryCalls
-from omnicore.carts._handoff import HandoffCalls
+from omnicore.carts._continuity import rehold_for
 from omnicore.carts._holds import StockWork
 from omnicore.carts._models import (
     Cart,
@@ -36,28 +35,31 @@ from omnicore.carts._models import (
     TrailEntry,
 )
 from omnicore.carts._state import (
-    add_trail,
-    cart_payload,
-    channel_for,
     check_actor,
     check_version,
-    claim,
+    create_cart,
     line_rows,
     load_cart,
     lock_open,
-    new_cart_id,
+    open_cart_of,
     reload,
     resolve_merged,
 )
+from omnicore.carts._transaction import Apply, Work
 from omnicore.customers import resolve
-from omnicore.errors import Conflict, InvalidInput, NotFound
+from omnicore.delivery import DeliveryGroup
+from omnicore.errors import Conflict, InvalidInput
 from omnicore.network import Channel, get_channel
 from omnicore.pricing import Totals, normalise_code
 from omnicore.pricing import validate as validate_cart
 from omnicore.store.tables import carts
 
 if TYPE_CHECKING:
+    from omnicore.commerce import Commerce
+    from omnicore.delivery import DeliveryService
     from omnicore.money import Money
+    from omnicore.pricing import PricingService, PromotionService
+    from omnicore.stock import StockService
     from omnicore.store.uow import Tx
 
 __all__ = [
@@ -71,14 +73,47 @@ __all__ = [
     "TrailEntry",
 ]
 
+T = TypeVar("T")
 CODES_FIELD = "discount_codes"
 MAX_NOTE = 2000
 MAX_ATTRIBUTES = 50
 _UNSET: Any = object()
 
 
-class CartService(HandoffCalls, AbandonmentCalls, DeliveryCalls):
-    """Carts: lines and their stock holds, channels, sign-in merges, hand-off, abandonment."""
+class CartService:
+    """Carts: lines and their stock holds, channels, sign-in merges, hand-off, abandonment.
+
+    :param commerce: handed to the plugins' ``validate_cart`` hook (``validate``).
+    :param settings: ``[carts]`` of the configuration.
+    :param stock: for the default low-stock threshold of the stock events a change emits.
+    :param promotions: checks the discount codes a cart is given.
+    :param pricing: prices a cart (``totals``).
+    :param delivery: checks the delivery groups a cart is given.
+    """
+
+    def __init__(
+        self, commerce: Commerce, *, settings: CartSettings, stock: StockService,
+        promotions: PromotionService, pricing: PricingService, delivery: DeliveryService,
+    ) -> None:
+        self._commerce = commerce
+        self._uow = commerce.uow
+        self.settings = settings
+        self._stock = stock
+        self._promotions = promotions
+        self._pricing = pricing
+        self._delivery = delivery
+
+    async def _run(self, work: Work[T]) -> T:
+        """Run ``work`` in one transaction, again when stock moved under it."""
+        return await _transaction.run(self._uow, self._stock.low_threshold, work)
+
+    async def _change(
+        self, cart_id: str, version: object, channel: str | None, actor: object, change: str,
+        apply: Apply,
+    ) -> Cart:
+        """Claim, resume on ``channel`` if needed, ``apply``, emit ``cart.updated``."""
+        return await _transaction.change(self._uow, self._stock.low_threshold, cart_id, version,
+                                         channel, actor, change, apply)
 
     # -- creating and reading ----------------------------------------------------------------
 
@@ -95,27 +130,7 @@ class CartService(HandoffCalls, AbandonmentCalls, DeliveryCalls):
         who = check_actor(actor)
 
         async def work(tx: Tx, stock: StockWork) -> Cart:
-            chosen = await channel_for(tx, channel)
-            if currency is not None and currency != chosen.currency:
-                raise InvalidInput(f"channel {chosen.code} sells in {chosen.currency}",
-                                   field="currency")
-            owner = None
-            if customer_id is not None:
-                owner = (await resolve(tx, customer_id, lock=True)).id
-                if await open_cart_of(tx, owner) is not None:
-                    raise Conflict("the customer has an open cart: continue it (open_cart_for)",
-                                   field="customer_id")
-            cart_id = new_cart_id()
-            await tx.conn.execute(insert(carts).values(
-                id=cart_id, channel_code=chosen.code, currency=chosen.currency,
-                customer_id=owner, status=CartStatus.OPEN.value, version=1, note=None,
-                attributes={}, discount_codes=[], handoff_consent=False, created_at=tx.now,
-                updated_at=tx.now,
-            ))
-            await add_trail(tx, cart_id, chosen.code, "created", who)
-            cart = await reload(tx, cart_id)
-            tx.emit("cart.created", cart_payload(cart, actor=who))
-            return cart
+            return await create_cart(tx, channel, currency, customer_id, who)
 
         return await self._run(work)
 
@@ -245,7 +260,7 @@ class CartService(HandoffCalls, AbandonmentCalls, DeliveryCalls):
         check_version(version)
         cart = await self.get(cart_id)
         for code in normal:
-            await self._commerce.promotions.check_code(
+            await self._promotions.check_code(
                 code, channel=cart.channel, customer_id=cart.customer_id
             )
 
@@ -279,7 +294,7 @@ class CartService(HandoffCalls, AbandonmentCalls, DeliveryCalls):
 
     async def totals_of(self, cart: Cart, *, shipping: Money | None = None) -> Totals:
         """Price ``cart`` as given (a cart just read or changed), without reading it again."""
-        return await self._commerce.pricing.price(
+        return await self._pricing.price(
             channel=cart.channel, currency=cart.currency,
             lines=[(line.id, line.sku, line.quantity) for line in cart.lines],
             codes=cart.discount_codes, customer_id=cart.customer_id, shipping=shipping,
@@ -319,17 +334,7 @@ class CartService(HandoffCalls, AbandonmentCalls, DeliveryCalls):
         who = check_actor(actor)
 
         async def work(tx: Tx, stock: StockWork) -> Cart:
-            row = await lock_open(tx, cart_id)
-            if channel == row.channel_code:
-                await rehold_for(tx, stock, await get_channel(tx, row.channel_code), row.id)
-                return await reload(tx, row.id)
-            row = await claim(tx, cart_id, None)
-            previous = row.channel_code
-            await self._switch(tx, stock, row, channel, who)
-            cart = await reload(tx, row.id)
-            tx.emit("cart.updated", cart_payload(cart, change="resumed", actor=who,
-                                                 previous_channel=previous))
-            return cart
+            return await _continuity.resume(tx, stock, cart_id, channel, who)
 
         return await self._run(work)
 
@@ -346,31 +351,80 @@ class CartService(HandoffCalls, AbandonmentCalls, DeliveryCalls):
         maximum = self.settings.max_quantity_per_line
 
         async def work(tx: Tx, stock: StockWork) -> Cart:
-            row = await claim(tx, cart_id, checked)
-            customer = await resolve(tx, customer_id, lock=True)
-            if row.customer_id is not None:
-                try:
-                    owner = (await resolve(tx, row.customer_id)).id
-                except NotFound:
-                    owner = None
-                if owner == customer.id:
-                    return await reload(tx, row.id)
-                raise Conflict("the cart belongs to another customer", field="customer_id")
-            other = await open_cart_of(tx, customer.id, other_than=row.id)
-            if other is None:
-                await tx.conn.execute(
-                    update(carts).where(carts.c.id == row.id).values(customer_id=customer.id))
-                cart = await reload(tx, row.id)
-                tx.emit("cart.updated", cart_payload(cart, change="customer_attached", actor=who))
-                return cart
-            channel = await get_channel(tx, row.channel_code)
-            await merge_carts(tx, stock, row, other.id, channel, who, maximum)
-            cart = await reload(tx, other.id)
-            tx.emit("cart.merged", cart_payload(cart, merged_cart_id=row.id, actor=who))
-            return cart
+            return await _continuity.attach_customer(tx, stock, cart_id, checked, customer_id,
+                                                     who, maximum)
 
         return await self._run(work)
 
+    # -- delivery ------------------------------------------------------------------------------
+
+    async def set_delivery(
+        self, cart_id: str, groups: Sequence[DeliveryGroup | Mapping[str, Any]], *,
+        version: int, channel: str | None = None, actor: str | None = None,
+    ) -> Cart:
+        """Choose how the cart is delivered: one or several ``DeliveryGroup``.
+
+        Each group is checked by ``commerce.delivery.resolve`` (method, zone, a pickup
+        store that can do pickup, a relay point inside the method's zone …); keys must
+        be unique. An empty list clears the choice.
+        """
+        cart = await self.get(cart_id)
+        stored = await _delivery.resolve_groups(self._delivery, groups, channel or cart.channel)
+
+        async def apply(tx: Tx, stock: StockWork, row: Any, current: Channel) -> None:
+            await _delivery.store_groups(tx, row.id, stored)
+
+        return await self._change(cart_id, version, channel, actor, "delivery_updated", apply)
+
+    # -- hand-off to a store associate ---------------------------------------------------------
+
+    async def handoff_code(self, cart_id: str, *, version: int) -> Handoff:
+        """A single-use code (8 characters, valid ``[carts] handoff_code_minutes``) the
+        customer shows an associate; replaces an earlier one."""
+        checked = check_version(version)
+
+        async def work(tx: Tx, stock: StockWork) -> Handoff:
+            return await _handoff.offer_code(tx, cart_id, checked, self.settings.handoff_ttl)
+
+        return await self._run(work)
+
+    async def allow_handoff(self, cart_id: str, *, version: int, allowed: bool = True) -> Cart:
+        """The customer consents (for ``handoff_code_minutes``) to an associate taking the
+        cart over without a code; ``allowed=False`` withdraws consent and any code."""
+        if not isinstance(allowed, bool):
+            raise InvalidInput("must be true or false", field="allowed")
+
+        async def apply(tx: Tx, stock: StockWork, row: Any, current: Channel) -> None:
+            await _handoff.set_consent(tx, row, allowed, self.settings.handoff_ttl)
+
+        change = "handoff_allowed" if allowed else "handoff_withdrawn"
+        return await self._change(cart_id, version, None, None, change, apply)
+
+    async def take_over(
+        self, *, code: str | None = None, cart_id: str | None = None, channel: str,
+        associate: str,
+    ) -> Cart:
+        """An associate on a ``store`` channel takes the cart over, with the customer's
+        code (single use) or consent; else ``Forbidden`` (``code``; ``channel`` for a
+        channel that is not a store). The cart moves to the store channel (trail
+        ``handed_off``, actor = the associate); emits ``cart.handed_off``."""
+        async def work(tx: Tx, stock: StockWork) -> Cart:
+            return await _handoff.take_over(tx, stock, code=code, cart_id=cart_id,
+                                            channel_code=channel, associate=associate)
+
+        return await self._run(work)
+
+    # -- abandonment ---------------------------------------------------------------------------
+
+    async def sweep_abandoned(self, *, idle: dt.timedelta | None = None, limit: int = 100) -> int:
+        """Emit ``cart.abandoned`` once for each open cart with lines untouched for ``idle``
+        (default ``[carts] abandon_after_minutes``); returns how many this call emitted."""
+        wait = self.settings.abandon_after if idle is None else idle
+        if not isinstance(wait, dt.timedelta) or wait.total_seconds() <= 0:
+            raise InvalidInput("must be a positive duration", field="idle")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput("must be a positive integer", field="limit")
+        return await _abandonment.sweep(self._uow, wait, limit)
 
 
 def _attributes(value: object) -> dict[str, str]:

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from sqlalchemy import insert, select, update
 
-from omnicore.carts._models import Cart, CartLine, CartStatus, Fulfilment, TrailEntry
+from omnicore.carts._models import (
+    Cart,
+    CartLine,
+    CartStatus,
+    Fulfilment,
+    TrailAction,
+    TrailEntry,
+)
+from omnicore.customers import resolve
 from omnicore.delivery import DeliveryGroup
 from omnicore.errors import Conflict, InvalidInput, NotFound
 from omnicore.network import Channel, get_channel
@@ -127,6 +135,45 @@ async def resolve_merged(tx: Tx, cart_id: object) -> Any:
     raise Conflict("the merges of this cart form a chain too long to follow", field="cart_id")
 
 
+async def open_cart_of(tx: Tx, customer_id: str, *, other_than: str | None = None) -> Any:
+    """The customer's most recently touched open cart, or None."""
+    query = (
+        select(carts)
+        .where(carts.c.customer_id == customer_id, carts.c.status == CartStatus.OPEN.value)
+        .order_by(carts.c.updated_at.desc(), carts.c.id)
+        .limit(1)
+    )
+    if other_than is not None:
+        query = query.where(carts.c.id != other_than)
+    return (await tx.conn.execute(query)).first()
+
+
+async def create_cart(tx: Tx, channel: object, currency: str | None, customer_id: str | None,
+                      actor: str | None) -> Cart:
+    """``carts.create``: a new open cart at version 1 (``Conflict`` when the customer has
+    an open cart already); emits ``cart.created``."""
+    chosen = await channel_for(tx, channel)
+    if currency is not None and currency != chosen.currency:
+        raise InvalidInput(f"channel {chosen.code} sells in {chosen.currency}", field="currency")
+    owner = None
+    if customer_id is not None:
+        owner = (await resolve(tx, customer_id, lock=True)).id
+        if await open_cart_of(tx, owner) is not None:
+            raise Conflict("the customer has an open cart: continue it (open_cart_for)",
+                           field="customer_id")
+    cart_id = new_cart_id()
+    await tx.conn.execute(insert(carts).values(
+        id=cart_id, channel_code=chosen.code, currency=chosen.currency,
+        customer_id=owner, status=CartStatus.OPEN.value, version=1, note=None,
+        attributes={}, discount_codes=[], handoff_consent=False, created_at=tx.now,
+        updated_at=tx.now,
+    ))
+    await add_trail(tx, cart_id, chosen.code, TrailAction.CREATED, actor)
+    cart = await reload(tx, cart_id)
+    tx.emit("cart.created", cart_payload(cart, actor=actor))
+    return cart
+
+
 async def line_rows(tx: Tx, cart_id: str) -> list[Any]:
     rows = await tx.conn.execute(
         select(cart_lines)
@@ -136,10 +183,13 @@ async def line_rows(tx: Tx, cart_id: str) -> list[Any]:
     return list(rows.all())
 
 
-async def add_trail(tx: Tx, cart_id: str, channel: str, action: str, actor: str | None) -> None:
+async def add_trail(
+    tx: Tx, cart_id: str, channel: str, action: TrailAction, actor: str | None
+) -> None:
+    """Record a step of the cart's journey (``Cart.trail``)."""
     await tx.conn.execute(
         insert(cart_trail).values(
-            cart_id=cart_id, channel_code=channel, action=action, actor=actor, at=tx.now
+            cart_id=cart_id, channel_code=channel, action=action.value, actor=actor, at=tx.now
         )
     )
 
@@ -246,7 +296,7 @@ async def load_cart(tx: Tx, row: Any, *, channel: Channel | None = None) -> Cart
         note=row.note,
         attributes=dict(row.attributes or {}),
         discount_codes=list(row.discount_codes or []),
-        trail=[TrailEntry(t.channel_code, t.action, t.actor, t.at) for t in trail],
+        trail=[TrailEntry(t.channel_code, TrailAction(t.action), t.actor, t.at) for t in trail],
         created_at=row.created_at,
         updated_at=row.updated_at,
         merged_into=row.merged_into,

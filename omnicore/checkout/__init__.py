@@ -1,14 +1,19 @@
-"""checkout."""
+"""Checkout: a cart becomes an order — prepare, authorize, commit — all or nothing, once per
+idempotency key; and the recovery of checkouts that failed or died.
+
+``CheckoutService`` is ``commerce.checkouts`` (``commerce.checkout`` is its
+``checkout``). ``PaymentInput`` and ``split_amounts`` are shared with order imports.
+"""
 
 from __future__ import annotations
 
+from omnicore.checkout._models import (
+    CheckoutStatus,
+)
 from omnicore.checkout._prepare import (
     PaymentInput,
     Prepared,
     split_amounts,
-)
-from omnicore.checkout._recovery import (
-    RecoveryCalls,
 )
 from omnicore.checkout._service import (
     CheckoutService,
@@ -16,8 +21,8 @@ from omnicore.checkout._service import (
 
 __all__ = [
     "CheckoutService",
+    "CheckoutStatus",
     "PaymentInput",
     "Prepared",
-    "RecoveryCalls",
     "split_amounts",
 ]

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
-from omnicore.carts import add_trail
+from omnicore.carts import CartStatus, TrailAction, add_trail
+from omnicore.checkout._models import UNFINISHED, CheckoutStatus
 from omnicore.checkout._prepare import Prepared
 from omnicore.delivery import DeliveryKind
 from omnicore.errors import Conflict, OutOfStock
@@ -35,10 +36,10 @@ from omnicore.pricing import redeem
 from omnicore.serialization import unstructure
 from omnicore.stock import (
     Contention,
+    Reservation,
     StockChanges,
     drop_hold_rows,
     emit_stock_events,
-    insert_hold,
     lock_level,
     reserve,
 )
@@ -79,14 +80,14 @@ async def _allocate(tx: Tx, channel: Channel, prepared: Prepared, number: str,
     for a in sorted(prepared.plan.assignments, key=lambda a: (a.sku, a.location, a.line_id)):
         link = channel.sells_from(a.location)
         buffer = link.buffer if link is not None else 0
+        ask = Reservation.allocation(channel.code, a.sku, [(a.location, a.quantity, buffer)],
+                                     reference=number)
         try:
-            await reserve(tx, a.sku, [(a.location, a.quantity, buffer)], changes)
+            reserved = await reserve(tx, ask, changes)
         except Contention:
             raise OutOfStock(f"{a.sku} sold out at {a.location} during checkout",
                              sku=a.sku, requested=a.quantity) from None
-        hold = await insert_hold(tx, channel, a.sku, [(a.location, a.quantity, buffer)],
-                                       expires_at=None, reference=number)
-        allocated[(a.line_id, a.location, a.group)] = hold.id
+        allocated[(a.line_id, a.location, a.group)] = reserved.hold.id
     return allocated
 
 
@@ -117,8 +118,7 @@ async def _write_lines(tx: Tx, order_id: str, prepared: Prepared) -> None:
 
 
 async def _write_fulfilments(tx: Tx, order_id: str, prepared: Prepared,
-                             allocated: dict[tuple[str, str, str], str],
-                             pickup_window_end: Any) -> None:
+                             allocated: dict[tuple[str, str, str], str]) -> None:
     kinds = {g.key: g for g in prepared.groups}
     parts: dict[tuple[str, str, str | None], list[Any]] = defaultdict(list)
     for a in prepared.plan.assignments:
@@ -153,16 +153,17 @@ async def commit_order(
     order_id = new_order_id()
     claimed = await tx.conn.execute(
         update(checkouts)
-        .where(checkouts.c.key == key, checkouts.c.status.in_(["in_progress", "requires_action"]))
-        .values(status="completed", order_id=order_id, updated_at=tx.now))
+        .where(checkouts.c.key == key, checkouts.c.status.in_([s.value for s in UNFINISHED]))
+        .values(status=CheckoutStatus.COMPLETED.value, order_id=order_id, updated_at=tx.now))
     if not claimed.rowcount:  # type: ignore[attr-defined]
         raise Conflict("this checkout timed out and was abandoned: try again",
                        field="idempotency_key")
     cart = prepared.cart
     completed = await tx.conn.execute(
         update(carts)
-        .where(carts.c.id == cart.id, carts.c.status == "open", carts.c.version == cart.version)
-        .values(status="completed", version=cart.version + 1, updated_at=tx.now))
+        .where(carts.c.id == cart.id, carts.c.status == CartStatus.OPEN.value,
+               carts.c.version == cart.version)
+        .values(status=CartStatus.COMPLETED.value, version=cart.version + 1, updated_at=tx.now))
     if not completed.rowcount:  # type: ignore[attr-defined]
         raise Conflict("the cart changed or was checked out during checkout", field="cart_id")
     channel = await get_channel(tx, cart.channel)
@@ -194,11 +195,11 @@ async def commit_order(
                  "trail": [t.channel for t in cart.trail]},
         placed_at=tx.now, updated_at=tx.now))
     await _write_lines(tx, order_id, prepared)
-    await _write_fulfilments(tx, order_id, prepared, allocated, None)
+    await _write_fulfilments(tx, order_id, prepared, allocated)
     if payment_ids:
         await tx.conn.execute(update(payments).where(payments.c.id.in_(list(payment_ids)))
                               .values(order_id=order_id, updated_at=tx.now))
-    await add_trail(tx, cart.id, cart.channel, "completed", actor)
+    await add_trail(tx, cart.id, cart.channel, TrailAction.COMPLETED, actor)
     row = (await tx.conn.execute(select(orders).where(orders.c.id == order_id))).one()
     await record_status(tx, row, OrderStatus.PLACED, actor=actor)
     await refresh_status(tx, order_id, actor=actor)

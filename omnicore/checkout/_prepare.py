@@ -29,7 +29,11 @@ from omnicore.store.tables import stock_holds
 if TYPE_CHECKING:
     import datetime as dt
 
+    from omnicore.carts import CartService
     from omnicore.commerce import Commerce
+    from omnicore.delivery import DeliveryService
+    from omnicore.pricing import PricingService
+    from omnicore.store.uow import UnitOfWork
 
 __all__ = ["PaymentInput", "Prepared", "parse_payments", "prepare"]
 
@@ -47,6 +51,8 @@ class PaymentInput:
 
 @attrs.frozen
 class Prepared:
+    """A cart checked and worked out, ready to be paid for and committed."""
+
     cart: Cart
     groups: list[DeliveryGroup]
     group_of_line: dict[str, str]
@@ -104,13 +110,13 @@ def split_amounts(payments: Sequence[PaymentInput], total: Money) -> list[Money]
     return [p.amount if p.amount is not None else rest for p in payments]
 
 
-async def _held_units(commerce: Commerce, cart: Cart, now: dt.datetime
+async def _held_units(uow: UnitOfWork, cart: Cart, now: dt.datetime
                       ) -> dict[tuple[str, str], int]:
     hold_ids = [line.hold_id for line in cart.lines if line.hold_id]
     held: dict[tuple[str, str], int] = defaultdict(int)
     if not hold_ids:
         return held
-    async with commerce.uow.read() as tx:
+    async with uow.read() as tx:
         rows = await tx.conn.execute(
             select(stock_holds.c.sku, stock_holds.c.location_code, stock_holds.c.quantity)
             .where(stock_holds.c.group_id.in_(hold_ids),
@@ -125,17 +131,23 @@ def _sourcing_kind(kind: DeliveryKind) -> GroupKind:
     return GroupKind(kind.value)
 
 
-async def prepare(commerce: Commerce, cart_id: str, customer_id: str | None) -> Prepared:
-    """Check the cart and work out its totals and sources; raises a typed error on bad input."""
-    cart = await commerce.carts.get(cart_id)
+async def prepare(
+    commerce: Commerce, cart_id: str, customer_id: str | None, *, carts: CartService,
+    delivery: DeliveryService, pricing: PricingService, transfer_lead: dt.timedelta,
+) -> Prepared:
+    """Check the cart and work out its totals and sources; raises a typed error on bad input.
+
+    ``commerce`` gives the unit of work and is handed to the ``choose_sources`` hook.
+    """
+    cart = await carts.get(cart_id)
     if cart.status is not CartStatus.OPEN:
         raise Conflict(f"the cart is {cart.status}: it cannot be checked out", field="cart_id")
     if not cart.lines:
         raise InvalidInput("the cart is empty", field="lines")
     if customer_id is not None and cart.customer_id not in (None, customer_id):
         raise Forbidden("the cart belongs to another customer", field="customer_id")
-    await commerce.carts.validate(cart_id)
-    cart = await commerce.carts.refresh(cart_id)
+    await carts.validate(cart_id)
+    cart = await carts.refresh(cart_id)
     for index, line in enumerate(cart.lines):
         if not line.available:
             raise OutOfStock(
@@ -145,10 +157,9 @@ async def prepare(commerce: Commerce, cart_id: str, customer_id: str | None) -> 
     groups, group_of_line = assign_groups(cart, cart.delivery)
     for index, group in enumerate(groups):
         if group not in cart.delivery:  # made for pickup lines: check it like the others
-            groups[index] = await commerce.delivery.resolve(
-                group, channel=cart.channel, field="delivery")
+            groups[index] = await delivery.resolve(group, channel=cart.channel, field="delivery")
     lines = [(line.id, line.sku, line.quantity) for line in cart.lines]
-    before_shipping = await commerce.pricing.price(
+    before_shipping = await pricing.price(
         channel=cart.channel, currency=cart.currency, lines=lines, codes=cart.discount_codes,
         customer_id=cart.customer_id or customer_id)
     rates: dict[str, Rate] = {}
@@ -156,20 +167,20 @@ async def prepare(commerce: Commerce, cart_id: str, customer_id: str | None) -> 
         items = [(li.sku, li.quantity) for li in cart.lines if group_of_line[li.id] == group.key]
         subtotal = sum((t.total for t in before_shipping.lines
                         if group_of_line[t.key] == group.key), Money.zero(cart.currency))
-        rates[group.key] = await commerce.delivery.rate(
+        rates[group.key] = await delivery.rate(
             group, channel=cart.channel, currency=cart.currency, subtotal=subtotal, items=items)
     shipping = sum((r.price for r in rates.values()), Money.zero(cart.currency))
-    totals = await commerce.pricing.price(
+    totals = await pricing.price(
         channel=cart.channel, currency=cart.currency, lines=lines, codes=cart.discount_codes,
         customer_id=cart.customer_id or customer_id, shipping=shipping)
-    held = await _held_units(commerce, cart, commerce.clock())
-    plan = await _source(commerce, cart, groups, group_of_line, held)
+    held = await _held_units(commerce.uow, cart, commerce.uow.clock())
+    plan = await _source(commerce, cart, groups, group_of_line, held, transfer_lead)
     return Prepared(cart, groups, group_of_line, rates, totals, plan, dict(held))
 
 
 async def _source(commerce: Commerce, cart: Cart, groups: Sequence[DeliveryGroup],
-                  group_of_line: Mapping[str, str], held: Mapping[tuple[str, str], int]
-                  ) -> SourcingPlan:
+                  group_of_line: Mapping[str, str], held: Mapping[tuple[str, str], int],
+                  transfer_lead: dt.timedelta) -> SourcingPlan:
     skus = sorted({line.sku for line in cart.lines})
     async with commerce.uow.read() as tx:
         channel = await get_channel(tx, cart.channel)
@@ -184,6 +195,6 @@ async def _source(commerce: Commerce, cart: Cart, groups: Sequence[DeliveryGroup
                      for g in groups),
         candidates=candidates,
         now=now,
-        transfer_lead=commerce.order_settings.transfer_lead,
+        transfer_lead=transfer_lead,
     )
     return await choose(commerce, request)

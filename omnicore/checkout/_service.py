@@ -20,42 +20,48 @@ authorizations are voided, never left holding the customer's money.
 from __future__ import annotations
 
 import asyncio
-import logging
-import secrets
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from omnicore.checkout import _recovery
+from omnicore.checkout._claim import claim_key
 from omnicore.checkout._commit import commit_order
+from omnicore.checkout._models import CheckoutStatus, Claim, ClaimAction
+from omnicore.checkout._payments import authorize
 from omnicore.checkout._prepare import Prepared, parse_payments, prepare, split_amounts
-from omnicore.checkout._recovery import RecoveryCalls, unsettled
 from omnicore.customers import normalise_identity
 from omnicore.errors import (
     Conflict,
     InvalidInput,
-    OmnicoreError,
     PaymentActionRequired,
     PaymentDeclined,
     PaymentUnavailable,
 )
-from omnicore.money import Money
-from omnicore.orders import Order, PaymentStatus, next_number
-from omnicore.payments import UNSETTLED, GatewayResult, Outcome, PaymentRequest
+from omnicore.orders import CapturePolicy, Order, PaymentStatus
+from omnicore.payments import UNSETTLED
 from omnicore.stock import Contention
-from omnicore.store.order_tables import checkouts, payment_transactions, payments
+from omnicore.store.order_tables import checkouts, payments
 
 if TYPE_CHECKING:
+    from omnicore.carts import CartService
     from omnicore.commerce import Commerce
+    from omnicore.customers import CustomerService
+    from omnicore.delivery import DeliveryService
+    from omnicore.orders import OrderService, OrderSettings
+    from omnicore.payments import PaymentService
+    from omnicore.pricing import PricingService
+    from omnicore.stock import StockService
     from omnicore.store.uow import Tx
 
 __all__ = ["CheckoutService"]
 
-log = logging.getLogger("omnicore.checkout")
-COMMIT_ATTEMPTS = 6
 WAIT_STEP_SECONDS = 0.05
+#: how many times a key whose earlier attempt left payments to void is claimed again
+MAX_RESTARTS = 2
 
 
 def _key(value: object) -> str:
@@ -65,17 +71,38 @@ def _key(value: object) -> str:
     return value
 
 
-def _retryable(exc: DBAPIError) -> bool:
-    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return state in ("40P01", "40001")
+def _too_fast(_: Exception) -> Conflict:
+    return Conflict("the stock of this cart is selling too fast: try again", field="cart_id")
 
 
-class CheckoutService(RecoveryCalls):
-    """Checkout and its reconciliation (``commerce.checkout`` is ``checkouts.checkout``)."""
+class CheckoutService:
+    """Checkout and its reconciliation (``commerce.checkout`` is ``checkouts.checkout``).
 
-    def __init__(self, commerce: Commerce) -> None:
+    :param commerce: gives the unit of work and is handed to the ``choose_sources`` hook.
+    :param settings: ``[checkout]``, ``[orders]`` and ``[sourcing]`` as the orders use them.
+    :param carts: reads, validates and refreshes the cart checked out.
+    :param payments: the payment gateways that authorize and void.
+    :param orders: reads the order made, captures it (``capture_policy = immediate``).
+    :param customers: for the region of the phone numbers given.
+    :param stock: for the default low-stock threshold of the allocations' events.
+    :param pricing: prices the cart; ``delivery``: checks and rates its delivery groups.
+    """
+
+    def __init__(
+        self, commerce: Commerce, *, settings: OrderSettings, carts: CartService,
+        payments: PaymentService, orders: OrderService, customers: CustomerService,
+        stock: StockService, pricing: PricingService, delivery: DeliveryService,
+    ) -> None:
         self._commerce = commerce
         self._uow = commerce.uow
+        self._settings = settings
+        self._carts = carts
+        self._payments = payments
+        self._orders = orders
+        self._customers = customers
+        self._stock = stock
+        self._pricing = pricing
+        self._delivery = delivery
 
     # -- the checkout --------------------------------------------------------------------------
 
@@ -93,205 +120,87 @@ class CheckoutService(RecoveryCalls):
         :param email: contact for tracking (default: the customer's e-mail identity).
         """
         key = _key(idempotency_key)
-        region = self._commerce.customers.default_region
+        region = self._customers.default_region
         # stored normalised like identities: orders.track compares them that way
         email = None if email is None else normalise_identity("email", email, region=region)[2]
         phone = None if phone is None else normalise_identity("phone", phone, region=region)[2]
-        cart = await self._commerce.carts.get(cart_id)
+        cart = await self._carts.get(cart_id)
         asked = parse_payments(payments, cart.currency)
         for index, payment in enumerate(asked):
-            self._commerce.payments.gateway(payment.gateway, field=f"payments[{index}].gateway")
+            self._payments.gateway(payment.gateway, field=f"payments[{index}].gateway")
         request = {"payments": [{"gateway": p.gateway, "amount": str(p.amount.amount)
                                  if p.amount else None} for p in asked],
                    "customer_id": customer_id, "email": email, "phone": phone, "actor": actor}
-        number, done = await self._claim(key, cart.id, request)
-        if done is not None:
-            return await self._commerce.orders.get(done)
+        claim = await self._claim(key, cart.id, request)
+        assert claim.number is not None
+        if claim.action is ClaimAction.DONE:
+            assert claim.order_id is not None
+            return await self._orders.get(claim.order_id)
         try:
-            prepared = await prepare(self._commerce, cart.id, customer_id)
+            prepared = await self._prepare(cart.id, customer_id)
             amounts = split_amounts(asked, prepared.totals.total)
-            payment_ids = await self._authorize(key, number, prepared, asked, amounts,
-                                                customer_id, email)
-            order_id = await self._commit(key, number, prepared, payment_ids, customer_id,
+            payment_ids = await authorize(
+                self._uow, self._payments, key, claim.number, prepared, asked, amounts,
+                customer_id, email, action_timeout=self._settings.action_timeout)
+            order_id = await self._commit(key, claim.number, prepared, payment_ids, customer_id,
                                           email, phone, actor)
         except PaymentActionRequired:
             raise
         except Exception as exc:
-            await self._abort(key, exc)
+            await _recovery.abort(self._uow, self._payments, key, exc)
             raise
         return await self._after_commit(order_id)
 
-    async def _claim(self, key: str, cart_id: str, request: dict[str, Any]
-                     ) -> tuple[str, str | None]:
-        """Reserve ``key``: ``(order number, None)`` to go on, ``(number, order_id)`` if done."""
+    async def _claim(self, key: str, cart_id: str, request: dict[str, Any]) -> Claim:
+        """Claim ``key`` (``claim_key``): waits while another request holds it, voids what
+        an earlier attempt left first; returns a ``PROCEED`` or ``DONE`` claim."""
         restarts = 0
         # the lease is measured on the Commerce clock; the wait is bounded in real time too
-        deadline = time.monotonic() + self._commerce.order_settings.checkout_lease_seconds
+        deadline = time.monotonic() + self._settings.checkout_lease_seconds
         while True:
             try:
                 async with self._uow() as tx:
-                    outcome = await self._claim_in(tx, key, cart_id, request)
+                    claim = await claim_key(tx, key, cart_id, request, self._settings)
             except IntegrityError:
                 continue  # another request inserted the key first: read it again
-            if outcome == "wait":
+            if claim.action is ClaimAction.WAIT:
                 if time.monotonic() > deadline:
                     raise Conflict("a checkout with this idempotency key is still in progress",
                                    field="idempotency_key")
                 await asyncio.sleep(WAIT_STEP_SECONDS)
                 continue
-            if outcome == "restart":
+            if claim.action is ClaimAction.RESTART:
                 restarts += 1
-                if restarts > 2:
+                if restarts > MAX_RESTARTS:
                     raise PaymentUnavailable("an earlier attempt's authorization could not be "
                                              "voided yet: try again later")
-                await self._void_unsettled(key)
+                await _recovery.void_unsettled(self._uow, self._payments, key)
                 continue
-            assert isinstance(outcome, tuple)
-            return outcome
+            return claim
 
-    async def _claim_in(self, tx: Tx, key: str, cart_id: str, request: dict[str, Any]
-                        ) -> tuple[str, str | None] | str:
-        row = (await tx.conn.execute(
-            select(checkouts).where(checkouts.c.key == key).with_for_update()
-        )).one_or_none()
-        lease_end = tx.now + self._commerce.order_settings.lease
-        if row is None:
-            number = await next_number(tx, self._commerce.order_settings.number_prefix)
-            await tx.conn.execute(insert(checkouts).values(
-                key=key, cart_id=cart_id, status="in_progress", order_number=number,
-                order_id=None, locked_until=lease_end, request=request, error=None,
-                created_at=tx.now, updated_at=tx.now))
-            return number, None
-        if row.cart_id != cart_id:
-            raise Conflict("this idempotency key was used for another cart",
-                           field="idempotency_key")
-        if row.status == "completed":
-            return row.order_number, row.order_id
-        if row.status == "requires_action" and row.locked_until > tx.now:
-            waiting = (await tx.conn.execute(
-                select(payments.c.id, payments.c.next_action).where(
-                    payments.c.checkout_key == key,
-                    payments.c.status == PaymentStatus.REQUIRES_ACTION.value)
-            )).first()
-            if waiting is not None:
-                raise PaymentActionRequired("the payment waits for the customer",
-                                            payment_id=waiting.id,
-                                            next_action=waiting.next_action or {})
-        if row.status == "in_progress" and row.locked_until > tx.now:
-            return "wait"
-        if row.status in ("in_progress", "requires_action"):  # its lease is over: take it back
-            await tx.conn.execute(update(checkouts).where(checkouts.c.key == key)
-                                  .values(status="failed", updated_at=tx.now))
-            return "restart"
-        # failed before: this is a new attempt under the same key
-        if await unsettled(tx, key):
-            return "restart"
-        await tx.conn.execute(update(checkouts).where(checkouts.c.key == key).values(
-            status="in_progress", locked_until=lease_end, request=request, error=None,
-            updated_at=tx.now))
-        return row.order_number, None
-
-    async def _authorize(
-        self, key: str, number: str, prepared: Prepared, asked: Sequence[Any],
-        amounts: Sequence[Money], customer_id: str | None, email: str | None,
-    ) -> list[str]:
-        cart = prepared.cart
-        ids = [f"pay_{secrets.token_hex(12)}" for _ in asked]
-        async with self._uow() as tx:
-            for position, (payment_id, payment, amount) in enumerate(
-                    zip(ids, asked, amounts, strict=True)):
-                await tx.conn.execute(insert(payments).values(
-                    id=payment_id, checkout_key=key, order_id=None, gateway=payment.gateway,
-                    position=position,
-                    currency=cart.currency, amount_minor=amount.minor_units,
-                    authorized_minor=0, captured_minor=0, refunded_minor=0,
-                    status=PaymentStatus.AUTHORIZING.value, reference=None, next_action=None,
-                    data=payment.data, created_at=tx.now, updated_at=tx.now))
-        waiting: tuple[str, GatewayResult] | None = None
-        for payment_id, payment, amount in zip(ids, asked, amounts, strict=True):
-            gateway = self._commerce.payments.gateway(payment.gateway)
-            request = PaymentRequest(
-                payment_id=payment_id, amount=amount, order_number=number,
-                idempotency_key=f"{payment_id}:authorize", channel=cart.channel,
-                customer_id=customer_id or cart.customer_id, email=email, data=payment.data)
-            try:
-                result = await gateway.authorize(request)
-            except OmnicoreError as exc:
-                await self._record(payment_id, None, exc)
-                raise
-            except Exception as exc:
-                await self._record(payment_id, None, exc)
-                raise PaymentUnavailable(f"payment gateway {payment.gateway!r} failed: "
-                                         f"{type(exc).__name__}", field="payments") from exc
-            await self._record(payment_id, result, None)
-            if result.outcome is Outcome.FAILED:
-                raise PaymentDeclined(result.message or "the payment was refused",
-                                      field="payments")
-            if result.outcome is Outcome.REQUIRES_ACTION and waiting is None:
-                waiting = (payment_id, result)
-        if waiting is not None:
-            async with self._uow() as tx:
-                await tx.conn.execute(update(checkouts).where(checkouts.c.key == key).values(
-                    status="requires_action", updated_at=tx.now,
-                    locked_until=tx.now + self._commerce.order_settings.action_timeout))
-            raise PaymentActionRequired("the customer must confirm the payment",
-                                        payment_id=waiting[0],
-                                        next_action=waiting[1].next_action or {})
-        return ids
-
-    async def _record(self, payment_id: str, result: GatewayResult | None,
-                      error: Exception | None) -> None:
-        async with self._uow() as tx:
-            if result is None:
-                await tx.conn.execute(update(payments).where(payments.c.id == payment_id)
-                                      .values(status=PaymentStatus.FAILED.value,
-                                              updated_at=tx.now))
-                code = getattr(error, "decline_code", None) or getattr(error, "code", None)
-                await tx.conn.execute(insert(payment_transactions).values(
-                    payment_id=payment_id, kind="authorize", amount_minor=0, outcome="failed",
-                    error_code=str(code or type(error).__name__)[:64],
-                    message=str(error)[:500], created_at=tx.now))
-                return
-            status = {Outcome.SUCCEEDED: PaymentStatus.AUTHORIZED,
-                      Outcome.PENDING: PaymentStatus.PENDING,
-                      Outcome.REQUIRES_ACTION: PaymentStatus.REQUIRES_ACTION,
-                      Outcome.FAILED: PaymentStatus.FAILED}[result.outcome]
-            authorized = result.amount.minor_units if status is PaymentStatus.AUTHORIZED else 0
-            await tx.conn.execute(update(payments).where(payments.c.id == payment_id).values(
-                status=status.value, reference=result.reference, authorized_minor=authorized,
-                next_action=dict(result.next_action) if result.next_action else None,
-                updated_at=tx.now))
-            await tx.conn.execute(insert(payment_transactions).values(
-                payment_id=payment_id, kind="authorize", amount_minor=result.amount.minor_units,
-                outcome=result.outcome.value, reference=result.reference,
-                message=result.message, created_at=tx.now))
+    async def _prepare(self, cart_id: str, customer_id: str | None) -> Prepared:
+        return await prepare(self._commerce, cart_id, customer_id, carts=self._carts,
+                             delivery=self._delivery, pricing=self._pricing,
+                             transfer_lead=self._settings.transfer_lead)
 
     async def _commit(self, key: str, number: str, prepared: Prepared,
                       payment_ids: Sequence[str], customer_id: str | None, email: str | None,
                       phone: str | None, actor: str | None) -> str:
-        settings = self._commerce.order_settings
-        for attempt in range(COMMIT_ATTEMPTS):
-            try:
-                async with self._uow() as tx:
-                    return await commit_order(
-                        tx, prepared, key=key, number=number, payment_ids=payment_ids,
-                        customer_id=customer_id, email=email, phone=phone, actor=actor,
-                        capture_policy=settings.capture_policy,
-                        low_threshold=self._commerce.stock.low_threshold)
-            except Contention:
-                continue
-            except DBAPIError as exc:
-                if attempt + 1 < COMMIT_ATTEMPTS and _retryable(exc):
-                    continue
-                raise
-        raise Conflict("the stock of this cart is selling too fast: try again", field="cart_id")
+        """Commit the order (``commit_order``), again when stock moved under it."""
+
+        async def attempt(tx: Tx) -> str:
+            return await commit_order(
+                tx, prepared, key=key, number=number, payment_ids=payment_ids,
+                customer_id=customer_id, email=email, phone=phone, actor=actor,
+                capture_policy=self._settings.capture_policy,
+                low_threshold=self._stock.low_threshold)
+
+        return await self._uow.run(attempt, retry_on=(Contention,), exhausted=_too_fast)
 
     async def _after_commit(self, order_id: str) -> Order:
-        from omnicore.orders import CapturePolicy
-
-        if self._commerce.order_settings.capture_policy is CapturePolicy.IMMEDIATE:
-            await self._commerce.orders.capture_due(order_id, actor="checkout")
-        return await self._commerce.orders.get(order_id)
+        if self._settings.capture_policy is CapturePolicy.IMMEDIATE:
+            await self._orders.capture_due(order_id, actor="checkout")
+        return await self._orders.get(order_id)
 
     # -- after the customer acted (3-D Secure) ----------------------------------------------------
 
@@ -305,17 +214,18 @@ class CheckoutService(RecoveryCalls):
                                        payments.c.order_id.is_(None),
                                        payments.c.status.in_([s.value for s in UNSETTLED]))
             )).all()
-        if row is None or row.status != "requires_action":
+        if row is None or row.status != CheckoutStatus.REQUIRES_ACTION:
             return None
         if failed:
-            await self._abort(key, PaymentDeclined("the customer's payment failed"))
+            await _recovery.abort(self._uow, self._payments, key,
+                                  PaymentDeclined("the customer's payment failed"))
             return None
         if any(p.status in (PaymentStatus.REQUIRES_ACTION, PaymentStatus.AUTHORIZING)
                for p in pays):
             return None  # another payment still waits
         request = dict(row.request)
         try:
-            prepared = await prepare(self._commerce, row.cart_id, request.get("customer_id"))
+            prepared = await self._prepare(row.cart_id, request.get("customer_id"))
             total = sum(p.amount_minor for p in pays)
             if total != prepared.totals.total.minor_units:
                 raise Conflict("the cart changed while the payment waited", field="cart_id")
@@ -323,6 +233,18 @@ class CheckoutService(RecoveryCalls):
                                           request.get("customer_id"), request.get("email"),
                                           request.get("phone"), request.get("actor"))
         except Exception as exc:
-            await self._abort(key, exc)
+            await _recovery.abort(self._uow, self._payments, key, exc)
             raise
         return await self._after_commit(order_id)
+
+    # -- the worker ------------------------------------------------------------------------------
+
+    async def reconcile(self) -> int:
+        """Void the authorizations of checkouts that died or waited too long; returns how many.
+
+        Run by the worker. A checkout is presumed dead when its lease is over
+        (``[checkout] lease_seconds``) — or its customer action timed out — without
+        an order: it is marked failed (so a late commit cannot succeed), then its
+        payments are voided at the gateway. A void that fails is retried next time.
+        """
+        return await _recovery.reconcile(self._uow, self._payments)

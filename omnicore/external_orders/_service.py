@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 from sqlalchemy import select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from omnicore.catalog import existing_skus
 from omnicore.errors import Conflict, InvalidInput, NotFound, OutOfStock
@@ -57,6 +57,7 @@ from omnicore.sourcing import (
 )
 from omnicore.stock import Contention
 from omnicore.store.order_tables import orders
+from omnicore.store.uow import retrying
 
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
@@ -65,13 +66,17 @@ if TYPE_CHECKING:
 
 __all__ = ["ExternalOrders"]
 
-ATTEMPTS = 6
 SHIPPING = frozenset({Capability.SHIP, Capability.SHIP_FROM_STORE})
 SHIP_GROUP = "ship"
 
 
 class _Retry(Exception):
     """A concurrent writer won a race (stock, the buyer's identity, the external id)."""
+
+
+def _gave_up(_: Exception) -> Conflict:
+    return Conflict("concurrent changes kept this import from completing: import it again",
+                    field="external_id")
 
 
 class ExternalOrders:
@@ -123,7 +128,8 @@ class ExternalOrders:
             nothing is written.
         """
         source, external_id = check_key(source, external_id)
-        for attempt in range(ATTEMPTS):
+
+        async def attempt() -> Order:
             async with self._uow.read() as tx:
                 found = await _existing(tx, source, external_id)
                 if found is not None:
@@ -150,19 +156,13 @@ class ExternalOrders:
                     found = await _existing(tx, source, external_id)
                 if found is None:
                     raise
-                return await self._orders.get(found)
-            except DBAPIError as exc:  # PostgreSQL: a deadlock or a serialization failure
-                state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-                if state not in ("40P01", "40001") or attempt + 1 == ATTEMPTS:
-                    raise
-                continue
-            except (_Retry, Contention):
-                if attempt + 1 == ATTEMPTS:
-                    raise Conflict("concurrent changes kept this import from completing: "
-                                   "import it again", field="external_id") from None
-                continue
-            return await self._orders.get(order_id)
-        raise AssertionError("unreachable")
+            else:
+                found = order_id
+            return await self._orders.get(found)
+
+        # a deadlock or serialization failure (PostgreSQL), stock that went meanwhile, the
+        # buyer's identity taken by a concurrent import: read and plan again
+        return await retrying(attempt, retry_on=(_Retry, Contention), exhausted=_gave_up)
 
     async def by_external(self, source: str, external_id: str) -> Order:
         """The order imported from ``source`` as ``external_id``, or ``NotFound``."""

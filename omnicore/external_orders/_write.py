@@ -40,9 +40,9 @@ from omnicore.serialization import unstructure
 from omnicore.sourcing import SourcingPlan
 from omnicore.stock import (
     MovementKind,
+    Reservation,
     StockChanges,
     emit_stock_events,
-    insert_hold,
     lock_level,
     reclaim_expired,
     reserve,
@@ -114,11 +114,10 @@ async def _allocate(tx: Tx, request: ImportRequest, plan: SourcingPlan, number: 
         await lock_level(tx, sku, location)
     allocated = {}
     for a in sorted(plan.assignments, key=lambda a: (a.sku, a.location, a.line_id)):
-        parts = [(a.location, a.quantity, 0)]  # an import may take the channel's buffer
-        await reserve(tx, a.sku, parts, changes)
-        hold = await insert_hold(tx, request.channel, a.sku, parts, expires_at=None,
-                                       reference=number)
-        allocated[(a.line_id, a.location)] = hold.id
+        # an import may take the channel's buffer
+        ask = Reservation.allocation(request.channel.code, a.sku, [(a.location, a.quantity, 0)],
+                                     reference=number)
+        allocated[(a.line_id, a.location)] = (await reserve(tx, ask, changes)).hold.id
     return allocated
 
 

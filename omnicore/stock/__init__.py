@@ -1,10 +1,13 @@
-"""stock."""
+"""Unified stock: one inventory across warehouse, stores and e-commerce.
+
+``StockService`` is ``commerce.stock``. The functions below are for the other
+domain packages, which change stock inside their own transactions (a cart's
+holds, a checkout's allocations, an imported order): ``reserve`` is the one
+way units are reserved.
+"""
 
 from __future__ import annotations
 
-from omnicore.stock._base import (
-    DEFAULT_LOW_THRESHOLD,
-)
 from omnicore.stock._bulk import (
     BulkInsert,
 )
@@ -16,16 +19,9 @@ from omnicore.stock._figures import (
     level_figures,
     level_key,
 )
-from omnicore.stock._hold_take import (
-    HoldTerms,
-)
 from omnicore.stock._holds import (
-    Contention,
     drop_hold_rows,
-    insert_hold,
-    plan_hold,
     release_hold,
-    reserve,
 )
 from omnicore.stock._ledger import (
     add_movement,
@@ -49,8 +45,16 @@ from omnicore.stock._models import (
     NearbyLocation,
     StockLevel,
     Transfer,
+    TransferStatus,
+)
+from omnicore.stock._reserve import (
+    Contention,
+    Reservation,
+    Reserved,
+    reserve,
 )
 from omnicore.stock._service import (
+    DEFAULT_LOW_THRESHOLD,
     StockService,
 )
 
@@ -64,27 +68,27 @@ __all__ = [
     "Hold",
     "HoldKind",
     "HoldPart",
-    "HoldTerms",
     "LevelInput",
     "LocationAvailability",
     "Movement",
     "MovementKind",
     "NearbyLocation",
+    "Reservation",
+    "Reserved",
     "StockChanges",
     "StockLevel",
     "StockService",
     "Transfer",
+    "TransferStatus",
     "add_movement",
     "channel_share",
     "drop_hold_rows",
     "emit_stock_events",
-    "insert_hold",
     "is_replay",
     "level_figures",
     "level_key",
     "lock_level",
     "new_id",
-    "plan_hold",
     "reclaim_expired",
     "release_hold",
     "reserve",

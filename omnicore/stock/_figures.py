@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from sqlalchemy import ColumnElement, Select, String, and_, bindparam, func, select
 
+from omnicore.stock._models import ChannelAvailability, LocationAvailability, StockLevel
 from omnicore.store.prepared import PreparedSelect
 from omnicore.store.tables import (
     channel_locations,
@@ -26,6 +27,7 @@ from omnicore.store.tables import (
 if TYPE_CHECKING:
     import datetime as dt
 
+    from omnicore.network import Channel
     from omnicore.store.uow import Tx
 
 CHUNK = 500
@@ -47,6 +49,18 @@ def expired_units(now: dt.datetime | ColumnElement[dt.datetime]) -> ColumnElemen
 def active_reserved(now: dt.datetime | ColumnElement[dt.datetime]) -> ColumnElement[int]:
     """SQL: the level's reservation by holds that have not expired at ``now``."""
     return stock_levels.c.reserved - expired_units(now)
+
+
+def free_covers(needed: int | ColumnElement[int]) -> ColumnElement[bool]:
+    """SQL: the level's free units cover ``needed`` — the no-oversell condition.
+
+    ``on_hand - safety_stock - reserved ≥ needed`` (the quantity plus the channel's
+    buffer). Every write that takes free units — a reservation, a sale without a
+    hold — is an ``UPDATE … WHERE`` this condition, which the database evaluates
+    under the row lock (PostgreSQL re-checks it after waiting; SQLite has one
+    writer), so no interleaving of processes takes a unit twice.
+    """
+    return stock_levels.c.on_hand - stock_levels.c.safety_stock - stock_levels.c.reserved >= needed
 
 
 @attrs.frozen
@@ -144,6 +158,41 @@ async def active_level_figures(
             if sku is not None:
                 found[(sku, location)] = Figures(on_hand, safety_stock, int(reserved))
     return active, found
+
+
+async def read_level(tx: Tx, sku: str, location: str) -> StockLevel:
+    """The level of ``sku`` at ``location`` now (zeros if it has none)."""
+    f = (await level_figures(tx, [sku], [location])).get((sku, location))
+    if f is None:
+        return StockLevel(sku, location, 0, 0, 0)
+    return StockLevel(sku, location, f.on_hand, f.safety_stock, f.reserved)
+
+
+async def channel_availability(
+    tx: Tx, skus: Sequence[str], channel: Channel
+) -> dict[str, ChannelAvailability]:
+    """What ``channel`` may sell of each SKU, per active location (after its buffer)
+    and in total: one statement per ``CHUNK`` SKUs."""
+    # an inactive location sells nothing: the same rule as a hold
+    active, figures = await active_level_figures(
+        tx, list(skus), [link.location for link in channel.locations])
+    links = [link for link in channel.ordered_locations() if link.location in active]
+    result = {}
+    for sku in skus:
+        per_location = []
+        for link in links:
+            level = figures.get((sku, link.location))
+            per_location.append(
+                LocationAvailability(
+                    link.location,
+                    channel_share(level, link.buffer),
+                    level.on_hand if level is not None else 0,
+                )
+            )
+        result[sku] = ChannelAvailability(
+            sku, channel.code, sum(p.available for p in per_location), per_location
+        )
+    return result
 
 
 def channel_share(figures: Figures | None, buffer: int) -> int:

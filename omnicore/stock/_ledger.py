@@ -1,4 +1,4 @@
-"""The append-only ledger: movements, on-hand updates, bulk counts, revocation.
+"""The append-only ledger: movements, on-hand updates, counts, sales, revocation.
 
 ``on_hand`` of a level is always the sum of its movements. A movement with an
 ``external_id`` already recorded for its ``source`` is a replay and changes
@@ -17,11 +17,17 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from omnicore.catalog import existing_skus
-from omnicore.errors import InvalidInput, NotFound, Problem
+from omnicore.errors import InvalidInput, NotFound, OutOfStock, Problem
 from omnicore.stock._bulk import write_counts
-from omnicore.stock._figures import StockChanges, level_key
-from omnicore.stock._models import BulkResult, LevelInput, MovementKind
-from omnicore.store.tables import locations, stock_holds, stock_levels, stock_movements
+from omnicore.stock._figures import StockChanges, free_covers, level_key, read_level
+from omnicore.stock._models import BulkResult, LevelInput, Movement, MovementKind, StockLevel
+from omnicore.store.tables import (
+    locations,
+    stock_holds,
+    stock_levels,
+    stock_movements,
+    stock_thresholds,
+)
 from omnicore.store.upsert import upsert
 
 if TYPE_CHECKING:
@@ -130,9 +136,7 @@ async def take_units(
     location: str,
     quantity: int,
     *,
-    buffer: int = 0,
     changes: StockChanges,
-    field: str = "quantity",
 ) -> bool:
     """Remove ``quantity`` free units from ``on_hand`` only if that many are free.
 
@@ -141,11 +145,7 @@ async def take_units(
     for attempt in range(2):
         result = await tx.conn.execute(
             update(stock_levels)
-            .where(
-                level_key(sku, location),
-                stock_levels.c.on_hand - stock_levels.c.safety_stock - stock_levels.c.reserved
-                >= quantity + buffer,
-            )
+            .where(level_key(sku, location), free_covers(quantity))
             .values(on_hand=stock_levels.c.on_hand - quantity, updated_at=tx.now)
         )
         if result.rowcount:  # type: ignore[attr-defined]
@@ -319,3 +319,164 @@ async def set_levels(
     for sku, location in over_held:
         await revoke_excess(tx, sku, location, changes)
     return BulkResult(levels=len(wanted), movements=movements)
+
+
+# -- the ledger operations of ``commerce.stock`` (arguments checked by the service) ---------
+
+
+async def move(
+    tx: Tx,
+    changes: StockChanges,
+    sku: str,
+    location: str,
+    delta: int,
+    kind: MovementKind,
+    *,
+    source: str,
+    external_id: str | None,
+    note: str | None,
+) -> StockLevel:
+    """A receipt or an adjustment of ``delta`` units; holds beyond what is left are revoked.
+
+    ``InvalidInput`` (``delta``) when fewer than ``-delta`` units are on hand.
+    """
+    await check_sku_and_location(tx, sku, location)
+    if not await is_replay(tx, source, external_id):
+        await add_movement(
+            tx, sku, location, delta, kind, source=source, external_id=external_id, note=note
+        )
+        changes.add(sku, location, delta)
+        if delta < 0:
+            left = (await read_level(tx, sku, location)).on_hand
+            if left < 0:
+                raise InvalidInput(
+                    f"only {left - delta} on hand: cannot remove {-delta}", field="delta"
+                )
+            await revoke_excess(tx, sku, location, changes)
+    return await read_level(tx, sku, location)
+
+
+async def count(
+    tx: Tx,
+    changes: StockChanges,
+    sku: str,
+    location: str,
+    quantity: int,
+    *,
+    source: str,
+    external_id: str | None,
+    note: str | None,
+) -> StockLevel:
+    """A physical count: ``on_hand`` becomes ``quantity`` (a movement of the difference)."""
+    await check_sku_and_location(tx, sku, location)
+    if not await is_replay(tx, source, external_id):
+        # Locked: a concurrent write must not slip between reading and counting.
+        current = await lock_level(tx, sku, location, create=quantity > 0)
+        on_hand = current.on_hand if current is not None else 0
+        if quantity != on_hand:
+            await add_movement(
+                tx,
+                sku,
+                location,
+                quantity - on_hand,
+                MovementKind.COUNT,
+                source=source,
+                external_id=external_id,
+                note=note,
+            )
+            changes.add(sku, location, quantity - on_hand)
+            await revoke_excess(tx, sku, location, changes)
+    return await read_level(tx, sku, location)
+
+
+async def set_safety_stock(
+    tx: Tx, changes: StockChanges, sku: str, location: str, quantity: int
+) -> StockLevel:
+    """Keep ``quantity`` units of the level back from every channel; revoke holds beyond."""
+    await check_sku_and_location(tx, sku, location)
+    current = await read_level(tx, sku, location)
+    await upsert(
+        tx.conn,
+        stock_levels,
+        [
+            {
+                "sku": sku,
+                "location_code": location,
+                "on_hand": current.on_hand,
+                "safety_stock": quantity,
+                "updated_at": tx.now,
+            }
+        ],
+        ["sku", "location_code"],
+        update=["safety_stock", "updated_at"],
+    )
+    changes.add(sku, location, current.safety_stock - quantity)
+    await revoke_excess(tx, sku, location, changes)
+    return await read_level(tx, sku, location)
+
+
+async def set_low_threshold(tx: Tx, sku: str, threshold: int) -> None:
+    await upsert(tx.conn, stock_thresholds, [{"sku": sku, "low": threshold}], ["sku"])
+
+
+async def sell(
+    tx: Tx,
+    changes: StockChanges,
+    sku: str,
+    location: str,
+    quantity: int,
+    *,
+    source: str,
+    external_id: str | None,
+    note: str | None,
+) -> StockLevel:
+    """Units leave without a prior hold: only free units; ``OutOfStock`` otherwise."""
+    await check_sku_and_location(tx, sku, location)
+    if not await is_replay(tx, source, external_id):
+        if not await take_units(tx, sku, location, quantity, changes=changes):
+            level = await read_level(tx, sku, location)
+            raise OutOfStock(
+                f"only {level.available} of {sku} free at {location}",
+                sku=sku,
+                requested=quantity,
+                available=level.available,
+            )
+        await tx.conn.execute(
+            stock_movements.insert().values(
+                sku=sku,
+                location_code=location,
+                delta=-quantity,
+                kind=MovementKind.SALE.value,
+                source=source,
+                external_id=external_id,
+                note=note,
+                created_at=tx.now,
+            )
+        )
+    return await read_level(tx, sku, location)
+
+
+async def movements(tx: Tx, sku: str, location: str, limit: int) -> list[Movement]:
+    """The movements of one level, oldest first."""
+    rows = (
+        await tx.conn.execute(
+            select(stock_movements)
+            .where(stock_movements.c.sku == sku, stock_movements.c.location_code == location)
+            .order_by(stock_movements.c.id)
+            .limit(limit)
+        )
+    ).all()
+    return [
+        Movement(
+            r.id,
+            r.sku,
+            r.location_code,
+            r.delta,
+            MovementKind(r.kind),
+            r.source,
+            r.external_id,
+            r.note,
+            r.created_at,
+        )
+        for r in rows
+    ]

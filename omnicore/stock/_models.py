@@ -23,6 +23,7 @@ __all__ = [
     "NearbyLocation",
     "StockLevel",
     "Transfer",
+    "TransferStatus",
 ]
 
 
@@ -39,6 +40,13 @@ class MovementKind(enum.StrEnum):
 class HoldKind(enum.StrEnum):
     CART = "cart"
     ALLOCATION = "allocation"
+
+
+class TransferStatus(enum.StrEnum):
+    """A transfer's state: sent (``in_transit``), then ``received`` at its destination."""
+
+    IN_TRANSIT = "in_transit"
+    RECEIVED = "received"
 
 
 @attrs.frozen
@@ -118,7 +126,7 @@ class Transfer:
     from_location: str
     to_location: str
     quantity: int
-    status: str
+    status: TransferStatus
     created_at: dt.datetime
     received_at: dt.datetime | None = None
 

@@ -1,15 +1,17 @@
-"""The unit of work: one transaction, and the events it emits written with it."""
+"""The unit of work: one transaction, the events it emits written with it, and the one
+way a transaction is run again when a concurrent one won (``retrying``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ARRAY, Integer, String, Text, bindparam, insert, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnicore.events import PendingEvent
@@ -18,6 +20,58 @@ from omnicore.store.tables import outbox_events
 from omnicore.store.types import UTCDateTime
 
 Clock = Callable[[], dt.datetime]
+T = TypeVar("T")
+
+#: How many times ``retrying`` runs a transaction before giving up: enough for a hot
+#: SKU that many buyers hold at once (each rerun sees the winners' commits), few
+#: enough that a caller hears "try again" in well under a second.
+RETRY_ATTEMPTS = 8
+#: PostgreSQL's deadlock_detected and serialization_failure: the transaction was
+#: rolled back whole and may simply run again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A deadlock (40P01) or a serialization failure (40001) reported by the driver."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state in RETRYABLE_SQLSTATES
+
+
+async def retrying(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    attempts: int = RETRY_ATTEMPTS,
+    retry_on: tuple[type[Exception], ...] = (),
+    exhausted: Callable[[Exception], Exception] | None = None,
+) -> T:
+    """Run ``attempt`` — one whole transaction, reads included — until it succeeds.
+
+    It runs again, at most ``attempts`` times in all, after a PostgreSQL deadlock
+    or serialization failure (``is_retryable``) and after an exception of
+    ``retry_on``: a domain's "a concurrent writer won, plan again" (stock's
+    ``Contention``). Other exceptions propagate at once. After the last attempt a
+    database error propagates as it is; an exception of ``retry_on`` is replaced by
+    ``exhausted(exc)`` when given (the caller's "try again" error), else re-raised.
+    """
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    for remaining in range(attempts - 1, -1, -1):
+        try:
+            return await attempt()
+        except retry_on as exc:
+            if remaining:
+                continue
+            if exhausted is None:
+                raise
+            raise exhausted(exc) from None
+        except DBAPIError as exc:
+            if remaining and is_retryable(exc):
+                continue
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class Tx:
@@ -133,6 +187,23 @@ class UnitOfWork:
                 await write_events(conn, tx.events, self._consumers(), tx.now)
         if tx.events:
             self._on_commit()
+
+    async def run(
+        self,
+        work: Callable[[Tx], Awaitable[T]],
+        *,
+        attempts: int = RETRY_ATTEMPTS,
+        retry_on: tuple[type[Exception], ...] = (),
+        exhausted: Callable[[Exception], Exception] | None = None,
+    ) -> T:
+        """``work`` in a transaction of its own, run again as ``retrying`` says."""
+
+        async def attempt() -> T:
+            async with self() as tx:
+                return await work(tx)
+
+        return await retrying(attempt, attempts=attempts, retry_on=retry_on,
+                              exhausted=exhausted)
 
     def read(self) -> ReadTx:
         """A read-only transaction (emitting in it is an error)."""

@@ -12,7 +12,7 @@ from helpers.stock_world import invariant_violations
 
 from omnicore import Commerce
 from omnicore.carts import Cart
-from omnicore.carts import _base as cart_base
+from omnicore.carts import _transaction as cart_transaction
 from omnicore.errors import Conflict, OutOfStock
 from omnicore.testing import FakeClock
 
@@ -41,13 +41,13 @@ async def test_both_transactions_read_the_version_before_either_writes(
         await build_world(first)
         cart = await first.carts.create("web")
         barrier = asyncio.Barrier(2)
-        real = cart_base.claim
+        real = cart_transaction.claim
 
         async def claim(*args: Any, **kwargs: Any) -> Any:
             await asyncio.wait_for(barrier.wait(), timeout=20)
             return await real(*args, **kwargs)
 
-        monkeypatch.setattr(cart_base, "claim", claim)
+        monkeypatch.setattr(cart_transaction, "claim", claim)
         results = await asyncio.gather(
             first.carts.add_lines(cart.id, [{"sku": "TEE-M", "quantity": 2}], version=1),
             second.carts.add_lines(cart.id, [{"sku": "TEE-L", "quantity": 3}], version=1),

@@ -12,7 +12,8 @@ from helpers.gateways import Crash, FakeGateway, GatewayPlugin
 from sqlalchemy import func, select
 
 from omnicore import Commerce
-from omnicore.carts import CartStatus
+from omnicore.carts import CartStatus, TrailAction
+from omnicore.checkout import CheckoutStatus
 from omnicore.errors import (
     Conflict,
     Forbidden,
@@ -25,7 +26,7 @@ from omnicore.errors import (
 from omnicore.money import Money
 from omnicore.orders import FulfilmentStatus, OrderStatus, PaymentStatus
 from omnicore.payments import PaymentEvent, PaymentEventKind
-from omnicore.stock import HoldKind
+from omnicore.stock import HoldKind, TransferStatus
 from omnicore.store.order_tables import checkouts, orders, payments
 from omnicore.store.tables import stock_holds
 from omnicore.testing import FakeClock
@@ -405,3 +406,14 @@ async def test_a_capture_retried_after_a_failure_reuses_its_idempotency_key(
     keys = [key for op, key in gateway.calls if op == "capture"]
     assert keys == [f"{payment.id}:capture:1", f"{payment.id}:capture:1",
                     f"{payment.id}:capture:2"]
+
+
+def test_states_are_stored_under_the_names_they_always_had() -> None:
+    """The enums name what the columns hold: renaming a value would need a migration."""
+    assert [s.value for s in CheckoutStatus] == [
+        "in_progress", "requires_action", "completed", "failed"]
+    assert [a.value for a in TrailAction] == [
+        "created", "resumed", "handed_off", "merged_in", "merged", "completed"]
+    assert [s.value for s in CartStatus] == ["open", "merged", "completed"]
+    assert [s.value for s in TransferStatus] == ["in_transit", "received"]
+    assert [k.value for k in HoldKind] == ["cart", "allocation"]
