@@ -54,7 +54,7 @@ from omnicore.gateway.websocket import websocket_route
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
 
-__all__ = ["CHANNEL_HEADER", "MAX_BODY_BYTES", "BodyLimit", "create_app"]
+__all__ = ["CHANNEL_HEADER", "MAX_BODY_BYTES", "BodyLimit", "bad_request", "create_app", "read_json"]
 
 log = logging.getLogger("omnicore.gateway")
 
@@ -92,7 +92,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = _bad_request(f"request body larger than {self.max_bytes} bytes", 413)
+        too_large = bad_request(f"request body larger than {self.max_bytes} bytes", 413)
         length = dict(scope.get("headers") or ()).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_bytes:
             await too_large(scope, receive, send)
@@ -124,7 +124,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def _bad_request(message: str, status: int = 400, code: str | None = None) -> JSONResponse:
+def bad_request(message: str, status: int = 400, code: str | None = None) -> JSONResponse:
     error = {"message": message, "extensions": {"code": code or _CODES.get(status, "bad_request")}}
     return JSONResponse({"errors": [error]}, status_code=status)
 
@@ -146,27 +146,27 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     return formatted
 
 
-async def _read_json(request: Request) -> dict[str, Any] | JSONResponse:
+async def read_json(request: Request) -> dict[str, Any] | JSONResponse:
     settings = getattr(request.app.state, "gateway_settings", None)
     limit = settings.max_body_bytes if isinstance(settings, GatewaySettings) else MAX_BODY_BYTES
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
-        return _bad_request(f"request body larger than {limit} bytes", 413)
+        return bad_request(f"request body larger than {limit} bytes", 413)
     body = await request.body()  # at most ``limit``: ``BodyLimit`` read it
     if len(body) > limit:
-        return _bad_request(f"request body larger than {limit} bytes", 413)
+        return bad_request(f"request body larger than {limit} bytes", 413)
     try:
         payload = orjson.loads(body)
     except ValueError:
-        return _bad_request("malformed JSON body", code="malformed_json")
+        return bad_request("malformed JSON body", code="malformed_json")
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-        return _bad_request('expected a JSON object with a "query" string')
+        return bad_request('expected a JSON object with a "query" string')
     variables = payload.get("variables")
     if variables is not None and not isinstance(variables, dict):
-        return _bad_request('"variables" must be a JSON object')
+        return bad_request('"variables" must be a JSON object')
     name = payload.get("operationName")
     if name is not None and not isinstance(name, str):
-        return _bad_request('"operationName" must be a string')
+        return bad_request('"operationName" must be a string')
     return payload
 
 
@@ -236,7 +236,7 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
         if request.method == "GET":
             if show_graphiql and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(GRAPHIQL_HTML)
-            return _bad_request("send GraphQL queries with POST", 405)
+            return bad_request("send GraphQL queries with POST", 405)
         return None
 
     async def graphql_endpoint(request: Request) -> Response:
@@ -245,8 +245,8 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
             return page
         token = request.headers.get(CHANNEL_HEADER)
         if not token:
-            return _bad_request(f"missing {CHANNEL_HEADER} header (a channel's public token)", 401)
-        payload = await _read_json(request)
+            return bad_request(f"missing {CHANNEL_HEADER} header (a channel's public token)", 401)
+        payload = await read_json(request)
         if isinstance(payload, JSONResponse):
             return payload
         # the caller first: nothing of the document is parsed for an unknown token. The
@@ -257,14 +257,14 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
             try:
                 channel = await commerce.channels.by_token(token)
             except NotFound:
-                return _bad_request("unknown channel token", 401)
+                return bad_request("unknown channel token", 401)
             customer_id = None
             bearer = _bearer(request)
             if bearer is not None:
                 try:
                     customer_id = await commerce.auth.authenticate_customer(bearer)
                 except Forbidden as exc:
-                    return _bad_request(exc.message, 401)
+                    return bad_request(exc.message, 401)
             checked = _check(storefront, payload)
             if isinstance(checked, Response):
                 return checked
@@ -280,8 +280,8 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
             return page
         key = _bearer(request)
         if key is None:
-            return _bad_request("missing Authorization: Bearer <staff key>", 401)
-        payload = await _read_json(request)
+            return bad_request("missing Authorization: Bearer <staff key>", 401)
+        payload = await read_json(request)
         if isinstance(payload, JSONResponse):
             return payload
         # the staff key first: the admin schema shows nothing to an unknown caller
@@ -290,7 +290,7 @@ def create_app(commerce: Commerce, *, graphiql: bool | None = None,
             try:
                 staff = await commerce.auth.authenticate_staff(key)
             except Forbidden as exc:
-                return _bad_request(exc.message, 401)
+                return bad_request(exc.message, 401)
             checked = _check(admin, payload)
             if isinstance(checked, Response):
                 return checked

@@ -240,7 +240,7 @@ def stream_route(commerce: Commerce, guard: QueryGuard | None = None,
     introspection); by default one is made from ``[gateway]``. ``watch`` is the
     gateway's ``OrderWatch`` when other transports share it; by default its own.
     """
-    from omnicore.gateway.app import CHANNEL_HEADER, _bad_request, _read_json, format_error
+    from omnicore.gateway.app import CHANNEL_HEADER, bad_request, format_error, read_json
     from omnicore.gateway.schema import storefront_schema
 
     followed = watch if watch is not None else order_watch(commerce)
@@ -258,32 +258,32 @@ def stream_route(commerce: Commerce, guard: QueryGuard | None = None,
     async def context_of(request: Request) -> RequestContext | Response:
         token = request.headers.get(CHANNEL_HEADER) or request.query_params.get("channelToken")
         if not token:
-            return _bad_request(f"missing {CHANNEL_HEADER} header (a channel's public token)",
+            return bad_request(f"missing {CHANNEL_HEADER} header (a channel's public token)",
                                 401)
         try:
             channel = await commerce.channels.by_token(token)
         except NotFound:
-            return _bad_request("unknown channel token", 401)
+            return bad_request("unknown channel token", 401)
         scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
         customer_id = None
         if scheme.lower() == "bearer" and bearer.strip():
             try:
                 customer_id = await commerce.auth.authenticate_customer(bearer.strip())
             except Forbidden as exc:
-                return _bad_request(exc.message, 401)
+                return bad_request(exc.message, 401)
         return RequestContext(commerce=commerce, channel=channel, customer_id=customer_id,
                               loaders={WATCH: followed})
 
     async def request_of(request: Request) -> dict[str, Any] | Response:
         if request.method == "POST":
-            return await _read_json(request)
+            return await read_json(request)
         params = request.query_params
         try:
             variables = json.loads(params["variables"]) if params.get("variables") else None
         except ValueError:
-            return _bad_request('"variables" must be JSON')
+            return bad_request('"variables" must be JSON')
         if not params.get("query") or not isinstance(variables, dict | None):
-            return _bad_request('expected a "query" parameter (and "variables" as a JSON object)')
+            return bad_request('expected a "query" parameter (and "variables" as a JSON object)')
         return {"query": params["query"], "variables": variables,
                 "operationName": params.get("operationName")}
 
@@ -299,7 +299,7 @@ def stream_route(commerce: Commerce, guard: QueryGuard | None = None,
         if isinstance(checked, Rejection):
             return JSONResponse(checked.body(), status_code=checked.status)
         if checked.operation.operation is not OperationType.SUBSCRIPTION:
-            return _bad_request("only subscriptions here: send queries and mutations to /graphql",
+            return bad_request("only subscriptions here: send queries and mutations to /graphql",
                                 code="not_a_subscription")
         result = await subscribe(checker.schema, checked.document, context_value=context,
                                  variable_values=payload.get("variables"),
