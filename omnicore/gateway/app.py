@@ -54,7 +54,8 @@ from omnicore.gateway.websocket import websocket_route
 if TYPE_CHECKING:
     from omnicore.commerce import Commerce
 
-__all__ = ["CHANNEL_HEADER", "MAX_BODY_BYTES", "BodyLimit", "bad_request", "create_app", "read_json"]
+__all__ = ["CHANNEL_HEADER", "MAX_BODY_BYTES", "BodyLimit", "bad_request", "create_app",
+           "read_json"]
 
 log = logging.getLogger("omnicore.gateway")
 
